@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.Threading.RateLimiting;
+using GeoLogistics.Server.Users;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
+
+namespace GeoLogistics.Server.Auth;
+
+public static class AuthSetup
+{
+    public const string LoginPolicy = "login";
+    public const string LocationPolicy = "location";
+
+    public static IServiceCollection AddAuth(this IServiceCollection services, IConfiguration config, IHostEnvironment env)
+    {
+        services.AddOptions<JwtOptions>()
+            .Bind(config.GetSection("Jwt"))
+            .PostConfigure(o =>
+            {
+                if (string.IsNullOrEmpty(o.SigningKey) && env.IsDevelopment())
+                {
+                    o.SigningKey = JwtOptions.LoadOrCreateDevelopmentKey(env.ContentRootPath);
+                }
+            })
+            .ValidateDataAnnotations()
+            .Validate(o => !string.IsNullOrEmpty(o.SigningKey), "Jwt:SigningKey is not set. Configure a key of at least 256 bits (Jwt__SigningKey).")
+            .Validate(o => string.IsNullOrEmpty(o.SigningKey) || o.KeyBytes.Length >= JwtOptions.MinimumKeyBytes,
+                $"Jwt:SigningKey is shorter than 256 bits ({JwtOptions.MinimumKeyBytes} bytes); HS256 needs at least that.")
+            .ValidateOnStart();
+        services.AddOptions<AuthOptions>().Bind(config.GetSection("Auth")).ValidateDataAnnotations().ValidateOnStart();
+        services.Configure<PasswordHasherOptions>(config.GetSection("PasswordHasher"));
+        services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
+        services.AddSingleton<TokenService>();
+
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .Configure<IOptions<JwtOptions>>((bearer, jwt) =>
+            {
+                bearer.MapInboundClaims = false;
+                bearer.TokenValidationParameters = new TokenValidationParameters
+                {
+                    ValidIssuer = jwt.Value.Issuer,
+                    ValidAudience = jwt.Value.Audience,
+                    IssuerSigningKey = new SymmetricSecurityKey(jwt.Value.KeyBytes),
+                    // HS256 only: a token naming any other algorithm, "none" included, is refused.
+                    ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+                    ValidateIssuer = true,
+                    ValidateAudience = true,
+                    ValidateLifetime = true,
+                    ValidateIssuerSigningKey = true,
+                    RequireExpirationTime = true,
+                    RequireSignedTokens = true,
+                    ClockSkew = TimeSpan.FromSeconds(30),
+                    NameClaimType = Caller.EmailClaim,
+                    RoleClaimType = Caller.RoleClaim,
+                };
+            });
+        services.AddAuthorization();
+
+        services.AddRateLimiter(limiter =>
+        {
+            limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            limiter.AddPolicy(LoginPolicy, http =>
+            {
+                var permits = http.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.LoginAttemptsPerMinute;
+                return RateLimitPartition.GetFixedWindowLimiter(
+                    http.Connection.RemoteIpAddress?.ToString() ?? "local",
+                    _ => new FixedWindowRateLimiterOptions { PermitLimit = permits, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 });
+            });
+            limiter.AddPolicy(LocationPolicy, http =>
+            {
+                var perSecond = http.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.LocationUpdatesPerSecond;
+                return RateLimitPartition.GetTokenBucketLimiter(
+                    http.User.FindFirst(Caller.SubjectClaim)?.Value ?? "anonymous",
+                    _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = perSecond,
+                        TokensPerPeriod = perSecond,
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                        QueueLimit = 0,
+                    });
+            });
+            limiter.OnRejected = async (context, ct) =>
+            {
+                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
+                var http = context.HttpContext;
+                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                await Results.Problem(
+                    statusCode: StatusCodes.Status429TooManyRequests,
+                    title: "Too many requests",
+                    detail: "Slow down and retry after the Retry-After delay.").ExecuteAsync(http);
+            };
+        });
+        return services;
+    }
+}

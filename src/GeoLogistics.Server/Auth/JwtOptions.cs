@@ -1,0 +1,49 @@
+using System.ComponentModel.DataAnnotations;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace GeoLogistics.Server.Auth;
+
+/// <summary>Token settings (section <c>Jwt</c>).</summary>
+public sealed class JwtOptions
+{
+    public const int MinimumKeyBytes = 32;
+
+    [Required]
+    public string Issuer { get; set; } = "geologistics";
+
+    [Required]
+    public string Audience { get; set; } = "geologistics-api";
+
+    /// <summary>HS256 key, at least 256 bits. In Development an unset key is generated once and kept under data/.</summary>
+    public string? SigningKey { get; set; }
+
+    [Range(1, 24 * 60)]
+    public int AccessTokenMinutes { get; set; } = 60;
+
+    public byte[] KeyBytes => Encoding.UTF8.GetBytes(SigningKey ?? "");
+
+    /// <summary>The Development key: made once, then read back so tokens survive a restart.</summary>
+    public static string LoadOrCreateDevelopmentKey(string contentRoot)
+    {
+        var path = Path.Combine(contentRoot, "data", "jwt-signing.key");
+        if (File.Exists(path))
+        {
+            return File.ReadAllText(path).Trim();
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(64));
+        File.WriteAllText(path, key);
+        return key;
+    }
+}
+
+/// <summary>Login throttling and the rate of location posts (section <c>Auth</c>).</summary>
+public sealed class AuthOptions
+{
+    [Range(1, 10_000)]
+    public int LoginAttemptsPerMinute { get; set; } = 10;
+
+    [Range(1, 1000)]
+    public int LocationUpdatesPerSecond { get; set; } = 1;
+}

@@ -1,0 +1,49 @@
+using System.Security.Claims;
+using GeoLogistics.Server.Users;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace GeoLogistics.Server.Auth;
+
+public sealed record IssuedToken(string AccessToken, DateTimeOffset ExpiresAt);
+
+/// <summary>Mints the HS256 access tokens that the bearer handler validates.</summary>
+public sealed class TokenService(IOptions<JwtOptions> options, TimeProvider clock)
+{
+    private readonly JsonWebTokenHandler handler = new();
+
+    public IssuedToken Issue(User user, Guid? driverId)
+    {
+        var jwt = options.Value;
+        var now = clock.GetUtcNow();
+        var expires = now.AddMinutes(jwt.AccessTokenMinutes);
+        var claims = new Dictionary<string, object>
+        {
+            [Caller.SubjectClaim] = user.Id.ToString(),
+            [Caller.EmailClaim] = user.Email,
+            [Caller.RoleClaim] = user.Role.ToString().ToLowerInvariant(),
+            [JwtRegisteredClaimNames.Jti] = Guid.NewGuid().ToString("N"),
+        };
+        if (user.TenantId is { } tenant)
+        {
+            claims[Caller.TenantClaim] = tenant.ToString();
+        }
+        if (driverId is { } driver)
+        {
+            claims[Caller.DriverClaim] = driver.ToString();
+        }
+        var token = handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = jwt.Issuer,
+            Audience = jwt.Audience,
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime,
+            Expires = expires.UtcDateTime,
+            Claims = claims,
+            Subject = new ClaimsIdentity(),
+            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(jwt.KeyBytes), SecurityAlgorithms.HmacSha256),
+        });
+        return new IssuedToken(token, expires);
+    }
+}

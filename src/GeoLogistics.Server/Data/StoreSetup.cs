@@ -1,0 +1,87 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Design;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+
+namespace GeoLogistics.Server.Data;
+
+public static class StoreSetup
+{
+    public const string DefaultSqlite = "Data Source=data/geologistics.db";
+
+    /// <summary>PostgreSQL when <c>ConnectionStrings:Postgres</c> is set, else the embedded SQLite file.</summary>
+    public static IServiceCollection AddStore(this IServiceCollection services, IConfiguration config, IHostEnvironment env)
+    {
+        var postgres = config.GetConnectionString("Postgres");
+        if (!string.IsNullOrWhiteSpace(postgres))
+        {
+            services.AddDbContextPool<AppDb, PostgresAppDb>(o => o.UseNpgsql(postgres));
+        }
+        else
+        {
+            var sqlite = SqliteConnectionString(config.GetConnectionString("Sqlite") ?? DefaultSqlite, env.ContentRootPath);
+            services.AddDbContextPool<AppDb, SqliteAppDb>(o => o.UseSqlite(sqlite).AddInterceptors(new SqlitePragmas()));
+        }
+        services.AddHealthChecks().AddDbContextCheck<AppDb>("store", tags: ["ready"]);
+        return services;
+    }
+
+    /// <summary>A relative file lands under the content root, in a folder created for it.</summary>
+    private static string SqliteConnectionString(string connectionString, string contentRoot)
+    {
+        var builder = new SqliteConnectionStringBuilder(connectionString);
+        if (builder.DataSource is not (":memory:" or "") && builder.Mode != SqliteOpenMode.Memory)
+        {
+            builder.DataSource = Path.GetFullPath(builder.DataSource, contentRoot);
+            Directory.CreateDirectory(Path.GetDirectoryName(builder.DataSource)!);
+        }
+        return builder.ToString();
+    }
+
+    /// <summary>Creates or upgrades the schema. Several nodes may do this at once: EF Core takes a migration lock.</summary>
+    public static async Task MigrateStoreAsync(this IServiceProvider services, CancellationToken ct = default)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+        await db.Database.MigrateAsync(ct);
+        if (db.Database.IsSqlite())
+        {
+            // WAL lets readers run beside the one writer; it is a property of the file, set once.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+        }
+    }
+
+    /// <summary>Per-connection settings: with WAL, NORMAL sync survives a process crash and commits much faster.</summary>
+    private sealed class SqlitePragmas : DbConnectionInterceptor
+    {
+        public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) => Apply(connection);
+
+        public override Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
+        {
+            Apply(connection);
+            return Task.CompletedTask;
+        }
+
+        private static void Apply(DbConnection connection)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;";
+            command.ExecuteNonQuery();
+        }
+    }
+}
+
+/// <summary>For <c>dotnet ef migrations add … --context SqliteAppDb</c>.</summary>
+public sealed class SqliteDesignTimeFactory : IDesignTimeDbContextFactory<SqliteAppDb>
+{
+    public SqliteAppDb CreateDbContext(string[] args) =>
+        new(new DbContextOptionsBuilder<SqliteAppDb>().UseSqlite("Data Source=design-time.db").Options);
+}
+
+/// <summary>For <c>dotnet ef migrations add … --context PostgresAppDb</c>.</summary>
+public sealed class PostgresDesignTimeFactory : IDesignTimeDbContextFactory<PostgresAppDb>
+{
+    public PostgresAppDb CreateDbContext(string[] args) =>
+        new(new DbContextOptionsBuilder<PostgresAppDb>().UseNpgsql("Host=localhost;Database=design_time").Options);
+}

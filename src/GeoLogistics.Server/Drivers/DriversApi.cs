@@ -1,0 +1,195 @@
+using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Events;
+using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Users;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace GeoLogistics.Server.Drivers;
+
+public static class DriversApi
+{
+    /// <summary>How far a reported position may be from the server's clock.</summary>
+    private static readonly TimeSpan MaxFutureSkew = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(10);
+
+    public static RouteGroupBuilder MapDrivers(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/drivers").WithTags("Drivers").RequireAuthorization();
+        group.MapPost("/", Create).WithName("CreateDriver").WithSummary("Register a driver and its login (admin, or a dispatcher for its own fleet).")
+            .Produces<DriverDto>(StatusCodes.Status201Created);
+        group.MapGet("/", List).WithName("ListDrivers").WithSummary("Drivers the caller may assign: own fleet and platform fleet.");
+        group.MapGet("/{id:guid}", Get).WithName("GetDriver").WithSummary("One driver.");
+        group.MapPost("/me/status", SetStatus).WithName("SetDriverStatus").WithSummary("The calling driver goes online or offline.");
+        group.MapPost("/me/location", PostLocation).WithName("PostDriverLocation").WithSummary("The calling driver reports its position.")
+            .RequireRateLimiting(AuthSetup.LocationPolicy)
+            .Produces(StatusCodes.Status202Accepted);
+        return group;
+    }
+
+    /// <summary>Admins see every driver; a dispatcher its own fleet and the platform fleet; a driver itself.</summary>
+    private static IQueryable<Driver> VisibleTo(this IQueryable<Driver> drivers, Caller caller) => caller.Role switch
+    {
+        Role.Admin => drivers,
+        Role.Dispatcher => drivers.Where(d => d.TenantId == null || d.TenantId == caller.TenantId),
+        Role.Driver => drivers.Where(d => d.Id == caller.DriverId),
+        _ => drivers.Where(_ => false),
+    };
+
+    private static async Task<IResult> Create(
+        CreateDriverRequest request, Caller caller, AppDb db, IPasswordHasher<User> hasher, TimeProvider clock, CancellationToken ct)
+    {
+        Guid? fleet;
+        switch (caller.Role)
+        {
+            case Role.Admin:
+                fleet = request.TenantId;
+                if (fleet is { } tenant && !await db.Tenants.AnyAsync(t => t.Id == tenant, ct))
+                {
+                    return Problems.Invalid("tenantId", "There is no such tenant.");
+                }
+                break;
+            case Role.Dispatcher when request.TenantId is null || request.TenantId == caller.TenantId:
+                fleet = caller.TenantId;
+                break;
+            case Role.Dispatcher:
+                return Problems.Forbidden("Dispatchers register drivers for their own fleet only.");
+            default:
+                return Problems.Forbidden("Only admins and dispatchers register drivers.");
+        }
+        var user = await UsersApi.NewUserAsync(db, hasher, clock, request.Email!, request.Password!, Role.Driver, fleet, request.Name, ct);
+        if (user is null)
+        {
+            return Problems.Conflict("A user with this email exists.");
+        }
+        var now = clock.GetUtcNow();
+        var driver = new Driver
+        {
+            Id = Guid.CreateVersion7(now),
+            UserId = user.Id,
+            TenantId = fleet,
+            Name = request.Name!,
+            Phone = request.Phone,
+            Status = DriverStatus.Offline,
+            Version = 1,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        db.Drivers.Add(driver);
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Created($"/api/drivers/{driver.Id}", driver.ToDto(withPhone: true));
+    }
+
+    private static async Task<IResult> List(
+        Caller caller, AppDb db, string? status, int? limit, IOptions<ApiOptions> options, CancellationToken ct)
+    {
+        if (caller.Role is Role.Customer)
+        {
+            return Problems.Forbidden("Customers do not list drivers.");
+        }
+        var max = options.Value.MaxPageSize * 10;
+        var take = limit ?? options.Value.DefaultPageSize;
+        if (take < 1 || take > max)
+        {
+            return Problems.Invalid("limit", $"limit must be between 1 and {max}.");
+        }
+        var drivers = db.Drivers.AsNoTracking().VisibleTo(caller);
+        if (status is { Length: > 0 })
+        {
+            if (!Enum.TryParse<DriverStatus>(status, ignoreCase: true, out var wanted) || int.TryParse(status, out _))
+            {
+                return Problems.Invalid("status", "status is offline, available or busy.");
+            }
+            drivers = drivers.Where(d => d.Status == wanted);
+        }
+        var page = await drivers.OrderBy(d => d.Name).ThenBy(d => d.Id).Take(take).ToListAsync(ct);
+        return TypedResults.Ok(page.Select(d => d.ToDto(withPhone: caller.Role != Role.Driver || d.Id == caller.DriverId)).ToList());
+    }
+
+    private static async Task<IResult> Get(Guid id, Caller caller, AppDb db, CancellationToken ct)
+    {
+        var driver = await db.Drivers.AsNoTracking().VisibleTo(caller).FirstOrDefaultAsync(d => d.Id == id, ct);
+        return driver is null ? Problems.NotFound("The driver") : TypedResults.Ok(driver.ToDto(withPhone: true));
+    }
+
+    private static async Task<IResult> SetStatus(
+        DriverStatusRequest request, Caller caller, AppDb db, EventLog log, TimeProvider clock, CancellationToken ct)
+    {
+        if (caller.DriverId is not { } driverId)
+        {
+            return Problems.Forbidden("Only drivers go online or offline.");
+        }
+        var driver = await db.Drivers.FirstOrDefaultAsync(d => d.Id == driverId, ct);
+        if (driver is null)
+        {
+            return Problems.NotFound("Your driver record");
+        }
+        var online = request.Online!.Value;
+        var target = !online ? DriverStatus.Offline : driver.CurrentOrderId is null ? DriverStatus.Available : DriverStatus.Busy;
+        if (target == driver.Status)
+        {
+            return TypedResults.Ok(driver.ToDto(withPhone: true));
+        }
+
+        var now = clock.GetUtcNow();
+        var events = new List<EventRecord>();
+        if (!online && driver.CurrentOrderId is { } orderId &&
+            await db.Orders.FirstOrDefaultAsync(o => o.Id == orderId, ct) is { } order)
+        {
+            // Going offline before pickup hands the order back to dispatch; with the goods on board it may not.
+            if (order.Status != OrderStatus.Assigned)
+            {
+                return Problems.Conflict("Deliver the order on board before going offline.");
+            }
+            order.DriverId = null;
+            OrderLifecycle.Apply(order, OrderLifecycle.DispatchableStatus(order.DispatchWhen), caller.Actor, now);
+            events.Add(log.ForOrder(EventTypes.OrderStatusChanged, order, caller.Actor, ["status", "driverId", "version"]));
+            driver.CurrentOrderId = null;
+        }
+        driver.Status = target;
+        driver.Version++;
+        driver.UpdatedAt = now;
+        events.Add(log.ForDriver(driver, caller.Actor));
+        try
+        {
+            await log.SaveAsync(events, ct);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            return Problems.Conflict("Your driver record changed meanwhile (an assignment?); read it and retry.");
+        }
+        return TypedResults.Ok(driver.ToDto(withPhone: true));
+    }
+
+    private static async Task<IResult> PostLocation(
+        LocationRequest request, Caller caller, AppDb db, TimeProvider clock, CancellationToken ct)
+    {
+        if (caller.DriverId is not { } driverId)
+        {
+            return Problems.Forbidden("Only drivers report locations.");
+        }
+        var now = clock.GetUtcNow();
+        var at = request.RecordedAt ?? now;
+        if (at > now + MaxFutureSkew)
+        {
+            return Problems.Invalid("recordedAt", "recordedAt is in the future.");
+        }
+        if (at < now - MaxAge)
+        {
+            return Problems.Invalid("recordedAt", $"recordedAt is older than {MaxAge.TotalMinutes:0} minutes.");
+        }
+        // One statement, no version bump: a position never conflicts with a booking, and an older one never wins.
+        await db.Drivers
+            .Where(d => d.Id == driverId && (d.LocationAt == null || d.LocationAt < at))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Lat, request.Lat)
+                .SetProperty(d => d.Lng, request.Lng)
+                .SetProperty(d => d.Heading, request.Heading)
+                .SetProperty(d => d.Speed, request.Speed)
+                .SetProperty(d => d.LocationAt, at), ct);
+        return TypedResults.Accepted((string?)null);
+    }
+}

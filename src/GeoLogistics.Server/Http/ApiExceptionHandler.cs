@@ -1,0 +1,125 @@
+using System.Data.Common;
+using System.Net.Sockets;
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+
+namespace GeoLogistics.Server.Http;
+
+/// <summary>
+/// Turns what escapes a handler into problem details: bad JSON is a 400 naming the field, a lost race a 409,
+/// an unreachable store a 503, anything else a 500 that carries only a trace id.
+/// </summary>
+public sealed partial class ApiExceptionHandler(IProblemDetailsService problems, ILogger<ApiExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
+    {
+        if (exception is OperationCanceledException && http.RequestAborted.IsCancellationRequested)
+        {
+            return true;
+        }
+        var problem = Describe(exception);
+        if (problem.Status == StatusCodes.Status500InternalServerError)
+        {
+            LogUnhandled(logger, exception, http.Request.Method, http.Request.Path);
+        }
+        else if (problem.Status == StatusCodes.Status503ServiceUnavailable)
+        {
+            LogStoreDown(logger, exception.GetType().Name, http.Request.Path);
+            http.Response.Headers.RetryAfter = "5";
+        }
+        http.Response.StatusCode = problem.Status!.Value;
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem });
+    }
+
+    private static ProblemDetails Describe(Exception exception)
+    {
+        switch (exception)
+        {
+            case BadHttpRequestException { InnerException: JsonException json }:
+                return Invalid(FieldOf(json.Path), JsonMessage(json));
+            case BadHttpRequestException bad:
+                return new ProblemDetails { Status = bad.StatusCode, Title = Title(bad.StatusCode), Detail = bad.Message };
+            case JsonException json:
+                return Invalid(FieldOf(json.Path), JsonMessage(json));
+            case DbUpdateConcurrencyException:
+                return Conflict("The object changed meanwhile; read it again and retry.");
+            case DbUpdateException when IsUniqueViolation(exception):
+                return Conflict("It exists already, or a concurrent request took it.");
+        }
+        if (IsStoreUnavailable(exception))
+        {
+            return new ProblemDetails
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "Store unavailable",
+                Detail = "The store cannot be reached right now. Nothing was changed; retry later.",
+            };
+        }
+        return new ProblemDetails
+        {
+            Status = StatusCodes.Status500InternalServerError,
+            Title = "Internal error",
+            Detail = "Something went wrong on our side. Quote the trace id when you report it.",
+        };
+    }
+
+    private static string Title(int status) => status switch
+    {
+        StatusCodes.Status413PayloadTooLarge => "Payload too large",
+        StatusCodes.Status415UnsupportedMediaType => "Unsupported media type",
+        _ => "Bad request",
+    };
+
+    private static ProblemDetails Conflict(string detail) =>
+        new() { Status = StatusCodes.Status409Conflict, Title = "Conflict", Detail = detail };
+
+    private static HttpValidationProblemDetails Invalid(string field, string message) =>
+        new(new Dictionary<string, string[]> { [field] = [message] })
+        {
+            Status = StatusCodes.Status400BadRequest,
+            Title = "One or more validation errors occurred.",
+        };
+
+    private static string FieldOf(string? path) =>
+        path is null or "$" ? "body" : path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
+
+    // The serializer's messages name .NET types; say what a client can act on instead.
+    private static string JsonMessage(JsonException json) =>
+        json.Message.Contains("could not be mapped", StringComparison.Ordinal) ? "This field is not accepted here."
+        : json.Path is null or "$" ? "The body is not valid JSON of the expected shape."
+        : "The value has the wrong type or is not valid JSON.";
+
+    private static bool IsUniqueViolation(Exception exception) => exception.InnerException switch
+    {
+        SqliteException s => s.SqliteExtendedErrorCode is 2067 or 1555,
+        PostgresException p => p.SqlState == PostgresErrorCodes.UniqueViolation,
+        _ => false,
+    };
+
+    private static bool IsStoreUnavailable(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case NpgsqlException npgsql when npgsql is not PostgresException || npgsql.IsTransient:
+                case SqliteException { SqliteErrorCode: 5 or 6 or 10 or 14 }:
+                case SocketException or TimeoutException:
+                    return true;
+                case DbException { IsTransient: true }:
+                    return true;
+            }
+        }
+        return false;
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled error on {Method} {Path}")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Store unavailable ({Error}) on {Path}")]
+    private static partial void LogStoreDown(ILogger logger, string error, string path);
+}

@@ -1,0 +1,20 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace GeoLogistics.Server.Http;
+
+/// <summary>Limits of the REST API (section <c>Api</c>).</summary>
+public sealed class ApiOptions
+{
+    [Range(1, 1000)]
+    public int DefaultPageSize { get; set; } = 50;
+
+    [Range(1, 1000)]
+    public int MaxPageSize { get; set; } = 100;
+
+    [Range(1, 10_000)]
+    public int MaxEventPageSize { get; set; } = 1000;
+
+    /// <summary>Largest request body accepted, in bytes; larger answers 413.</summary>
+    [Range(1024, 10 * 1024 * 1024)]
+    public long MaxRequestBodyBytes { get; set; } = 64 * 1024;
+}

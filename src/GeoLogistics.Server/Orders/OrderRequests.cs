@@ -1,0 +1,52 @@
+using System.ComponentModel.DataAnnotations;
+using System.Text.Json.Serialization;
+using GeoLogistics.Server.Auth;
+
+namespace GeoLogistics.Server.Orders;
+
+// Requests refuse fields they do not have: a client that sends "status" or "driverId" learns at once that
+// they are not set this way, instead of seeing them silently dropped.
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record CreateOrderRequest(
+    Guid? TenantId,
+    [property: Required] GeoPoint? Pickup,
+    [property: Required] GeoPoint? Dropoff,
+    [property: StringLength(32)] string? Kind,
+    [property: Range(0, 10)] int? Priority,
+    [property: StringLength(2000)] string? Notes,
+    DispatchWhen? DispatchWhen);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record UpdateOrderRequest(
+    [property: Range(1, int.MaxValue)] int? Version,
+    GeoPoint? Pickup,
+    GeoPoint? Dropoff,
+    [property: StringLength(32)] string? Kind,
+    [property: Range(0, 10)] int? Priority,
+    [property: StringLength(2000)] string? Notes,
+    DispatchWhen? DispatchWhen);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record StatusRequest([property: Required] OrderStatus? Status);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record AssignRequest([property: Required] Guid? DriverId);
+
+public sealed record OrderPage(IReadOnlyList<OrderDto> Items, string? NextCursor);
+
+/// <summary>Who sees which orders (SPEC §2). Anything else answers 404, never 403.</summary>
+public static class OrderVisibility
+{
+    public static IQueryable<Order> VisibleTo(this IQueryable<Order> orders, Caller caller) => caller.Role switch
+    {
+        Role.Admin => orders,
+        Role.Dispatcher when caller.TenantId is { } tenant => orders.Where(o => o.TenantId == tenant),
+        Role.Customer => orders.Where(o => o.CustomerId == caller.UserId),
+        Role.Driver when caller.DriverId is { } driver => orders.Where(o => o.DriverId == driver),
+        _ => orders.Where(_ => false),
+    };
+
+    /// <summary>Editing, assigning and deleting are the back office's; customers and drivers only move their own.</summary>
+    public static bool MayManage(this Caller caller) => caller.Role is Role.Admin or Role.Dispatcher;
+}

@@ -1,0 +1,74 @@
+using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Drivers;
+using GeoLogistics.Server.Events;
+using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Tenants;
+using GeoLogistics.Server.Users;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http.Json;
+using Scalar.AspNetCore;
+
+// `--demo` is a switch, not a key=value setting: take it out before configuration reads the arguments.
+var demo = args.Contains("--demo");
+var builder = WebApplication.CreateBuilder(args.Where(a => a != "--demo").ToArray());
+demo |= builder.Configuration.GetValue<bool>("Demo:Enabled");
+
+// Store: SQLite file by default, PostgreSQL when ConnectionStrings:Postgres is set.
+builder.Services.AddStore(builder.Configuration, builder.Environment);
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddScoped<EventLog>();
+
+// Auth: HS256 bearer tokens, roles from SPEC §2, login and location throttles.
+builder.Services.AddAuth(builder.Configuration, builder.Environment);
+
+// HTTP: problem details for every error, validated requests, one JSON shape, a bounded body.
+builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection("Api")).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<ApiExceptionHandler>();
+builder.Services.AddValidation();
+builder.Services.Configure<JsonOptions>(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, AppJson.Default));
+builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+builder.WebHost.ConfigureKestrel((context, kestrel) =>
+    kestrel.Limits.MaxRequestBodySize = context.Configuration.GetValue("Api:MaxRequestBodyBytes", new ApiOptions().MaxRequestBodyBytes));
+
+// Ops: OpenAPI document and reference page, health probes.
+builder.Services.AddOpenApi();
+
+var app = builder.Build();
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseRateLimiter();
+
+app.MapAuth();
+app.MapUsers();
+app.MapTenants();
+app.MapOrders();
+app.MapDrivers();
+app.MapEvents();
+
+app.MapOpenApi();
+app.MapScalarApiReference("/docs");
+app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();
+
+// Schema first, then the demo data (Development or --demo) or the bootstrap admin, into an empty store only.
+await app.Services.MigrateStoreAsync();
+var logins = await DemoData.SeedAsync(app.Services, demo || app.Environment.IsDevelopment(), app.Configuration);
+if (logins.Count > 0)
+{
+    Console.WriteLine($"Created these logins{(demo || app.Environment.IsDevelopment() ? $" (password {DemoData.Password})" : "")}:");
+    foreach (var login in logins)
+    {
+        Console.WriteLine($"  {login}");
+    }
+}
+
+await app.RunAsync();
+
+public partial class Program;

@@ -1,0 +1,32 @@
+using System.ComponentModel.DataAnnotations;
+using GeoLogistics.Server.Auth;
+
+namespace GeoLogistics.Server.Users;
+
+public sealed class User
+{
+    public Guid Id { get; set; }
+    /// <summary>Stored lower-cased: the unique login name.</summary>
+    public string Email { get; set; } = "";
+    public string PasswordHash { get; set; } = "";
+    public Role Role { get; set; }
+    public Guid? TenantId { get; set; }
+    public string? Name { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public static string NormalizeEmail(string email) => email.Trim().ToLowerInvariant();
+}
+
+public sealed record UserDto(Guid Id, string Email, string? Name, Role Role, Guid? TenantId, Guid? DriverId);
+
+public sealed record CreateUserRequest(
+    [property: Required, EmailAddress, StringLength(254)] string? Email,
+    [property: Required, StringLength(128, MinimumLength = 8)] string? Password,
+    [property: Required] Role? Role,
+    Guid? TenantId,
+    [property: StringLength(200)] string? Name);
+
+public static class UserMapping
+{
+    public static UserDto ToDto(this User u, Guid? driverId) => new(u.Id, u.Email, u.Name, u.Role, u.TenantId, driverId);
+}
