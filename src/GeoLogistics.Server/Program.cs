@@ -25,7 +25,7 @@ builder.Services.AddAuth(builder.Configuration, builder.Environment);
 
 // HTTP: problem details for every error, validated requests, one JSON shape, a bounded body.
 builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection("Api")).ValidateDataAnnotations().ValidateOnStart();
-builder.Services.AddProblemDetails();
+builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemShape.CamelCaseFieldNames);
 builder.Services.AddExceptionHandler<ApiExceptionHandler>();
 builder.Services.AddValidation();
 builder.Services.Configure<JsonOptions>(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, AppJson.Default));

@@ -1,0 +1,153 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Drivers;
+using GeoLogistics.Server.Tenants;
+using GeoLogistics.Server.Users;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace GeoLogistics.Tests.Support;
+
+/// <summary>
+/// The whole server on real Kestrel and a loopback port, over a store of its own, seeded with SPEC §10's demo data.
+/// One per test: nothing is shared between tests.
+/// </summary>
+public sealed class TestApp : WebApplicationFactory<Program>
+{
+    public const string SigningKey = "test-signing-key-that-is-long-enough-for-hs256-0123456789";
+
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly TestStore store;
+    private readonly Dictionary<string, string?> settings;
+
+    private TestApp(TestStore store, IReadOnlyDictionary<string, string?> overrides)
+    {
+        this.store = store;
+        settings = new Dictionary<string, string?>
+        {
+            ["Demo:Enabled"] = "true",
+            ["Jwt:SigningKey"] = SigningKey,
+            ["PasswordHasher:IterationCount"] = "1000",
+            ["Auth:LoginAttemptsPerMinute"] = "10000",
+            ["Auth:LocationUpdatesPerSecond"] = "1000",
+            ["Urls"] = "http://127.0.0.1:0",
+        };
+        foreach (var (key, value) in store.Settings)
+        {
+            settings[key] = value;
+        }
+        foreach (var (key, value) in overrides)
+        {
+            settings[key] = value;
+        }
+        UseKestrel(0);
+    }
+
+    public TestStore Store => store;
+
+    public static async Task<TestApp> StartAsync(IReadOnlyDictionary<string, string?>? overrides = null)
+    {
+        var app = new TestApp(await TestStore.CreateAsync(), overrides ?? new Dictionary<string, string?>());
+        app.StartServer();
+        return app;
+    }
+
+    // Program.cs reads the store settings before Build, so they go into host configuration; the rest is read
+    // later and must also beat appsettings.json, so it goes into app configuration too.
+    protected override IHost CreateHost(IHostBuilder builder)
+    {
+        builder.ConfigureHostConfiguration(c => c.AddInMemoryCollection(settings));
+        return base.CreateHost(builder);
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        builder.ConfigureAppConfiguration(c => c.AddInMemoryCollection(settings));
+    }
+
+    public async Task<T> WithDbAsync<T>(Func<AppDb, Task<T>> work)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        return await work(scope.ServiceProvider.GetRequiredService<AppDb>());
+    }
+
+    public Task WithDbAsync(Func<AppDb, Task> work) => WithDbAsync(async db =>
+    {
+        await work(db);
+        return true;
+    });
+
+    /// <summary>A client with a real token for a seeded or created user, minted as login would mint it.</summary>
+    public async Task<HttpClient> ClientForAsync(string email)
+    {
+        var (user, driverId) = await WithDbAsync(async db =>
+        {
+            var u = await db.Users.AsNoTracking().SingleAsync(x => x.Email == email);
+            var d = await db.Drivers.Where(x => x.UserId == u.Id).Select(x => (Guid?)x.Id).FirstOrDefaultAsync();
+            return (u, d);
+        });
+        var token = Services.GetRequiredService<TokenService>().Issue(user, driverId);
+        return ClientWithToken(token.AccessToken);
+    }
+
+    public HttpClient ClientWithToken(string token)
+    {
+        var client = CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    public Task<HttpClient> AdminAsync() => ClientForAsync("admin@demo.test");
+
+    /// <summary>Demo Hospital's dispatcher.</summary>
+    public Task<HttpClient> DispatcherAsync() => ClientForAsync("dispatcher@demo.test");
+
+    /// <summary>Second Kitchen's dispatcher.</summary>
+    public Task<HttpClient> Dispatcher2Async() => ClientForAsync("dispatcher2@demo.test");
+
+    public Task<HttpClient> CustomerAsync() => ClientForAsync("customer@demo.test");
+
+    public Task<HttpClient> DriverAsync(int n) => ClientForAsync($"driver{n}@demo.test");
+
+    public Task<Tenant> TenantAsync(string name) => WithDbAsync(db => db.Tenants.AsNoTracking().SingleAsync(t => t.Name == name));
+
+    public Task<Driver> DriverRecordAsync(int n) => WithDbAsync(async db =>
+    {
+        var user = await db.Users.AsNoTracking().SingleAsync(u => u.Email == $"driver{n}@demo.test");
+        return await db.Drivers.AsNoTracking().SingleAsync(d => d.UserId == user.Id);
+    });
+
+    public Task<User> UserAsync(string email) => WithDbAsync(db => db.Users.AsNoTracking().SingleAsync(u => u.Email == email));
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await store.DisposeAsync();
+    }
+}
+
+public static class HttpTestExtensions
+{
+    public static async Task<T> ReadAsync<T>(this HttpResponseMessage response) =>
+        (await response.Content.ReadFromJsonAsync<T>(TestApp.Json))!;
+
+    public static async Task<JsonElement> ReadJsonAsync(this HttpResponseMessage response) =>
+        await response.Content.ReadFromJsonAsync<JsonElement>(TestApp.Json);
+
+    public static object NewOrder(Guid? tenantId = null, string? kind = null) => new
+    {
+        tenantId,
+        pickup = new { lat = 52.370, lng = 4.890, address = "Damrak 1" },
+        dropoff = new { lat = 52.360, lng = 4.900, address = "Stadhouderskade 2" },
+        kind,
+    };
+}
