@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs PostgreSQL from Debian packages when it is missing, starts a
+# throw-away cluster on 127.0.0.1, checks formatting, runs every test on SQLite and then on PostgreSQL, and
+# stops what it started. Usage: scripts/test.sh [extra dotnet test arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_port="${GEOLOGISTICS_TEST_PG_PORT:-55432}"
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# 1. PostgreSQL binaries (Debian keeps them under /usr/lib/postgresql/<version>/bin).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "== installing PostgreSQL (apt-get)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+
+# 2. A cluster of our own in a temporary folder, on loopback only. PostgreSQL refuses to run as root.
+pg_dir="$(mktemp -d /tmp/geologistics-pg.XXXXXX)"
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$pg_dir"
+stop_pg() {
+  as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$pg_dir"
+}
+trap stop_pg EXIT
+as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust -E UTF8 >/dev/null
+# fsync off: a test cluster that is thrown away; durability is not what these tests measure.
+as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
+  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=500 -c fsync=off -c synchronous_commit=off" \
+  start >/dev/null
+echo "== PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port"
+
+# 3. Formatting and analyzers are part of the build contract.
+echo "== dotnet format --verify-no-changes"
+dotnet format GeoLogistics.slnx --verify-no-changes
+
+# 4. The suite, once per store.
+dotnet build GeoLogistics.slnx -c Release --nologo -v quiet
+echo "== tests on SQLite"
+dotnet test --solution GeoLogistics.slnx -c Release --no-build "$@"
+echo "== tests on PostgreSQL"
+GEOLOGISTICS_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Maximum Pool Size=200" \
+  dotnet test --solution GeoLogistics.slnx -c Release --no-build "$@"
+echo "== all tests passed on SQLite and PostgreSQL"
