@@ -7,6 +7,7 @@ using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.Json;
 using Scalar.AspNetCore;
 
@@ -17,6 +18,8 @@ demo |= builder.Configuration.GetValue<bool>("Demo:Enabled");
 
 // Store: SQLite file by default, PostgreSQL when ConnectionStrings:Postgres is set.
 builder.Services.AddStore(builder.Configuration, builder.Environment);
+builder.Services.AddSingleton(new DemoMode(demo));
+builder.Services.AddHostedService<StoreInitializer>();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddScoped<EventLog>();
 
@@ -28,7 +31,13 @@ builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(
 builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemShape.CamelCaseFieldNames);
 builder.Services.AddExceptionHandler<ApiExceptionHandler>();
 builder.Services.AddValidation();
-builder.Services.Configure<JsonOptions>(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, AppJson.Default));
+builder.Services.Configure<JsonOptions>(o =>
+{
+    o.SerializerOptions.TypeInfoResolverChain.Insert(0, AppJson.Default);
+    o.SerializerOptions.Converters.Add(new UtcTimestampConverter());
+    // A field the request does not have is refused (400 naming it), never silently dropped.
+    o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+});
 builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 builder.WebHost.ConfigureKestrel((context, kestrel) =>
     kestrel.Limits.MaxRequestBodySize = context.Configuration.GetValue("Api:MaxRequestBodyBytes", new ApiOptions().MaxRequestBodyBytes));
@@ -56,18 +65,6 @@ app.MapScalarApiReference("/docs");
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();
-
-// Schema first, then the demo data (Development or --demo) or the bootstrap admin, into an empty store only.
-await app.Services.MigrateStoreAsync();
-var logins = await DemoData.SeedAsync(app.Services, demo || app.Environment.IsDevelopment(), app.Configuration);
-if (logins.Count > 0)
-{
-    Console.WriteLine($"Created these logins{(demo || app.Environment.IsDevelopment() ? $" (password {DemoData.Password})" : "")}:");
-    foreach (var login in logins)
-    {
-        Console.WriteLine($"  {login}");
-    }
-}
 
 await app.RunAsync();
 

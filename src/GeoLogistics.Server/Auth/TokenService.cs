@@ -3,6 +3,7 @@ using GeoLogistics.Server.Users;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
+using GeoLogistics.Server.Http;
 
 namespace GeoLogistics.Server.Auth;
 
@@ -16,7 +17,7 @@ public sealed class TokenService(IOptions<JwtOptions> options, TimeProvider cloc
     public IssuedToken Issue(User user, Guid? driverId)
     {
         var jwt = options.Value;
-        var now = clock.GetUtcNow();
+        var now = clock.Now();
         var expires = now.AddMinutes(jwt.AccessTokenMinutes);
         var claims = new Dictionary<string, object>
         {

@@ -4,6 +4,7 @@ using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
+using GeoLogistics.Server.Http;
 
 namespace GeoLogistics.Server.Data;
 
@@ -26,7 +27,7 @@ public static class DemoData
         }
         var hasher = scope.ServiceProvider.GetRequiredService<IPasswordHasher<User>>();
         var clock = scope.ServiceProvider.GetRequiredService<TimeProvider>();
-        var now = clock.GetUtcNow();
+        var now = clock.Now();
         var logins = new List<string>();
 
         async Task<User> AddUser(string email, string password, Role role, Guid? tenant, string name)

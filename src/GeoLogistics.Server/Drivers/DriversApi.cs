@@ -65,7 +65,7 @@ public static class DriversApi
         {
             return Problems.Conflict("A user with this email exists.");
         }
-        var now = clock.GetUtcNow();
+        var now = clock.Now();
         var driver = new Driver
         {
             Id = Guid.CreateVersion7(now),
@@ -134,7 +134,7 @@ public static class DriversApi
             return TypedResults.Ok(driver.ToDto(withPhone: true));
         }
 
-        var now = clock.GetUtcNow();
+        var now = clock.Now();
         var events = new List<EventRecord>();
         if (!online && driver.CurrentOrderId is { } orderId &&
             await db.Orders.FirstOrDefaultAsync(o => o.Id == orderId, ct) is { } order)
@@ -171,8 +171,8 @@ public static class DriversApi
         {
             return Problems.Forbidden("Only drivers report locations.");
         }
-        var now = clock.GetUtcNow();
-        var at = request.RecordedAt ?? now;
+        var now = clock.Now();
+        var at = request.RecordedAt is { } recorded ? Timestamps.Truncate(recorded) : now;
         if (at > now + MaxFutureSkew)
         {
             return Problems.Invalid("recordedAt", "recordedAt is in the future.");

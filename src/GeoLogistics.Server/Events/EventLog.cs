@@ -16,7 +16,7 @@ public sealed class EventLog(AppDb db, TimeProvider clock)
     public EventRecord ForOrder(string type, Order order, Actor actor, IReadOnlyList<string> changed) => new()
     {
         Type = type,
-        Ts = clock.GetUtcNow(),
+        Ts = clock.Now(),
         TenantId = order.TenantId,
         OrderId = order.Id,
         DriverId = order.DriverId,
@@ -31,7 +31,7 @@ public sealed class EventLog(AppDb db, TimeProvider clock)
     public EventRecord ForDriver(Driver driver, Actor actor) => new()
     {
         Type = EventTypes.DriverStatusChanged,
-        Ts = clock.GetUtcNow(),
+        Ts = clock.Now(),
         TenantId = driver.TenantId,
         DriverId = driver.Id,
         OrderId = driver.CurrentOrderId,

@@ -7,7 +7,7 @@ using GeoLogistics.Server.Orders;
 namespace GeoLogistics.Server.Http;
 
 /// <summary>Source-generated serialization for what is written on every change: event payloads.</summary>
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, Converters = [typeof(UtcTimestampConverter)])]
 [JsonSerializable(typeof(OrderDto))]
 [JsonSerializable(typeof(DriverDto))]
 [JsonSerializable(typeof(EventDto))]

@@ -1,13 +1,8 @@
 using System.ComponentModel.DataAnnotations;
-using System.Text.Json.Serialization;
 using GeoLogistics.Server.Auth;
 
 namespace GeoLogistics.Server.Orders;
 
-// Requests refuse fields they do not have: a client that sends "status" or "driverId" learns at once that
-// they are not set this way, instead of seeing them silently dropped.
-
-[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record CreateOrderRequest(
     Guid? TenantId,
     [property: Required] GeoPoint? Pickup,
@@ -17,7 +12,6 @@ public sealed record CreateOrderRequest(
     [property: StringLength(2000)] string? Notes,
     DispatchWhen? DispatchWhen);
 
-[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record UpdateOrderRequest(
     [property: Range(1, int.MaxValue)] int? Version,
     GeoPoint? Pickup,
@@ -27,10 +21,8 @@ public sealed record UpdateOrderRequest(
     [property: StringLength(2000)] string? Notes,
     DispatchWhen? DispatchWhen);
 
-[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record StatusRequest([property: Required] OrderStatus? Status);
 
-[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record AssignRequest([property: Required] Guid? DriverId);
 
 public sealed record OrderPage(IReadOnlyList<OrderDto> Items, string? NextCursor);

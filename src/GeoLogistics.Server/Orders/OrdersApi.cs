@@ -81,7 +81,7 @@ public static class OrdersApi
             return earlier;
         }
 
-        var now = clock.GetUtcNow();
+        var now = clock.Now();
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var serial = await db.TakeAsync(Counter.Orders, 1, ct);
         var order = new Order
@@ -281,9 +281,10 @@ public static class OrdersApi
             order.Dropoff = newDropoff;
             changed.Add("dropoff");
         }
-        if (request.Kind is { } kind && kind != order.Kind)
+        // An empty string clears a text field; clearing what is already empty is no change.
+        if (request.Kind is { } kind && NullIfEmpty(kind) != order.Kind)
         {
-            order.Kind = kind.Length == 0 ? null : kind;
+            order.Kind = NullIfEmpty(kind);
             changed.Add("kind");
         }
         if (request.Priority is { } priority && priority != order.Priority)
@@ -291,9 +292,9 @@ public static class OrdersApi
             order.Priority = priority;
             changed.Add("priority");
         }
-        if (request.Notes is { } notes && notes != order.Notes)
+        if (request.Notes is { } notes && NullIfEmpty(notes) != order.Notes)
         {
-            order.Notes = notes.Length == 0 ? null : notes;
+            order.Notes = NullIfEmpty(notes);
             changed.Add("notes");
         }
         if (request.DispatchWhen is { } when && when != order.DispatchWhen)
@@ -308,7 +309,7 @@ public static class OrdersApi
         }
 
         order.Version++;
-        order.UpdatedAt = clock.GetUtcNow();
+        order.UpdatedAt = clock.Now();
         changed.Add("version");
         try
         {
@@ -321,6 +322,8 @@ public static class OrdersApi
         http.Response.Headers.ETag = ETag(order.Version);
         return TypedResults.Ok(order.ToDto());
     }
+
+    private static string? NullIfEmpty(string text) => text.Length == 0 ? null : text;
 
     private static bool SamePlace(Place a, Place b) => a.Lat == b.Lat && a.Lng == b.Lng && a.Address == b.Address;
 
@@ -405,7 +408,7 @@ public static class OrdersApi
             return Problems.Forbidden($"A {caller.Role.ToString().ToLowerInvariant()} may not move an order to {StatusName(to)}.");
         }
 
-        var now = clock.GetUtcNow();
+        var now = clock.Now();
         var events = new List<EventRecord>();
         var changed = new List<string> { "status", "version" };
         Driver? released = null;
@@ -467,7 +470,7 @@ public static class OrdersApi
             return Problems.Conflict($"The driver is {driver.Status.ToString().ToLowerInvariant()}, not available.");
         }
 
-        var now = clock.GetUtcNow();
+        var now = clock.Now();
         var events = new List<EventRecord>();
         if (reassign && order.DriverId is { } previousId &&
             await db.Drivers.FirstOrDefaultAsync(d => d.Id == previousId, ct) is { } previous)
@@ -516,7 +519,7 @@ public static class OrdersApi
         if (OrderLifecycle.HoldsDriver(order.Status) && order.DriverId is { } driverId &&
             await db.Drivers.FirstOrDefaultAsync(d => d.Id == driverId, ct) is { } driver)
         {
-            driver.Release(clock.GetUtcNow());
+            driver.Release(clock.Now());
             events.Add(log.ForDriver(driver, caller.Actor));
         }
         db.Orders.Remove(order);

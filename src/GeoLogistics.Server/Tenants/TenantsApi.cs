@@ -30,7 +30,7 @@ public static class TenantsApi
         {
             return Problems.Conflict("A tenant with this name exists.");
         }
-        var tenant = new Tenant { Id = Guid.CreateVersion7(), Name = name, CreatedAt = clock.GetUtcNow() };
+        var tenant = new Tenant { Id = Guid.CreateVersion7(), Name = name, CreatedAt = clock.Now() };
         db.Tenants.Add(tenant);
         await db.SaveChangesAsync(ct);
         return TypedResults.Created($"/api/tenants/{tenant.Id}", new TenantDto(tenant.Id, tenant.Name));

@@ -68,7 +68,7 @@ public static class UsersApi
             Role = role,
             TenantId = tenantId,
             Name = name,
-            CreatedAt = clock.GetUtcNow(),
+            CreatedAt = clock.Now(),
         };
         user.PasswordHash = hasher.HashPassword(user, password);
         db.Users.Add(user);

@@ -1,0 +1,28 @@
+namespace GeoLogistics.Server.Data;
+
+/// <summary>
+/// Runs before the server listens and after options are validated (so a bad setting stops the process before it
+/// touches the store): creates or upgrades the schema, then seeds an empty store and prints its logins once.
+/// </summary>
+public sealed class StoreInitializer(IServiceProvider services, IConfiguration config, IHostEnvironment env, DemoMode demo) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await services.MigrateStoreAsync(cancellationToken);
+        var withDemoData = demo.Enabled || env.IsDevelopment();
+        var logins = await DemoData.SeedAsync(services, withDemoData, config, cancellationToken);
+        if (logins.Count > 0)
+        {
+            Console.WriteLine($"Created these logins{(withDemoData ? $" (password {DemoData.Password})" : "")}:");
+            foreach (var login in logins)
+            {
+                Console.WriteLine($"  {login}");
+            }
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>Whether the process runs the demo: <c>--demo</c> on the command line or <c>Demo:Enabled</c>.</summary>
+public sealed record DemoMode(bool Enabled);
