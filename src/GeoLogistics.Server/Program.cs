@@ -1,5 +1,6 @@
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
@@ -22,6 +23,9 @@ builder.Services.AddSingleton(new DemoMode(demo));
 builder.Services.AddHostedService<StoreInitializer>();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddScoped<EventLog>();
+
+// Dispatch: the committed event feed wakes background workers that book the nearest free driver.
+builder.Services.AddDispatch(builder.Configuration);
 
 // Auth: HS256 bearer tokens, roles from SPEC §2, login and location throttles.
 builder.Services.AddAuth(builder.Configuration, builder.Environment);

@@ -19,6 +19,7 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
     public DbSet<Driver> Drivers => Set<Driver>();
     public DbSet<Order> Orders => Set<Order>();
     public DbSet<OrderStatusChange> OrderHistory => Set<OrderStatusChange>();
+    public DbSet<OrderDecline> OrderDeclines => Set<OrderDecline>();
     public DbSet<EventRecord> Events => Set<EventRecord>();
     public DbSet<Counter> Counters => Set<Counter>();
     public DbSet<IdempotencyRecord> IdempotencyRecords => Set<IdempotencyRecord>();
@@ -44,7 +45,7 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
             e.Property(d => d.Status).HasConversion<string>().HasMaxLength(20);
             e.Property(d => d.Version).IsConcurrencyToken();
             e.HasIndex(d => d.UserId).IsUnique();
-            e.HasIndex(d => d.Status);
+            e.HasIndex(d => new { d.Status, d.Cell });
             // A driver is on at most one order: the store refuses a second one whatever the code does.
             e.HasIndex(d => d.CurrentOrderId).IsUnique();
             e.HasOne<User>().WithMany().HasForeignKey(d => d.UserId).OnDelete(DeleteBehavior.Restrict);
@@ -61,6 +62,7 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
             e.Property(o => o.Version).IsConcurrencyToken();
             e.Property(o => o.Kind).HasMaxLength(32);
             e.Property(o => o.Notes).HasMaxLength(2000);
+            e.Property(o => o.DispatchFailure).HasMaxLength(40);
             e.ComplexProperty(o => o.Pickup, p => p.Property(x => x.Address).HasMaxLength(300));
             e.ComplexProperty(o => o.Dropoff, p => p.Property(x => x.Address).HasMaxLength(300));
             e.HasIndex(o => new { o.TenantId, o.Serial });
@@ -70,6 +72,12 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(o => o.DriverId).IsUnique().HasFilter("\"Status\" IN ('Assigned', 'PickedUp', 'InTransit')");
             e.HasMany(o => o.History).WithOne().HasForeignKey(h => h.OrderId).OnDelete(DeleteBehavior.Cascade);
             e.HasOne<Tenant>().WithMany().HasForeignKey(o => o.TenantId).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        b.Entity<OrderDecline>(e =>
+        {
+            e.HasKey(d => new { d.OrderId, d.DriverId });
+            e.HasOne<Order>().WithMany().HasForeignKey(d => d.OrderId).OnDelete(DeleteBehavior.Cascade);
         });
 
         b.Entity<OrderStatusChange>(e =>

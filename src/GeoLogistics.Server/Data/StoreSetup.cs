@@ -13,15 +13,16 @@ public static class StoreSetup
     /// <summary>PostgreSQL when <c>ConnectionStrings:Postgres</c> is set, else the embedded SQLite file.</summary>
     public static IServiceCollection AddStore(this IServiceCollection services, IConfiguration config, IHostEnvironment env)
     {
+        services.AddSingleton<CommitSignal>();
         var postgres = config.GetConnectionString("Postgres");
         if (!string.IsNullOrWhiteSpace(postgres))
         {
-            services.AddDbContextPool<AppDb, PostgresAppDb>(o => o.UseNpgsql(postgres));
+            services.AddDbContextPool<AppDb, PostgresAppDb>((sp, o) => o.UseNpgsql(postgres).AddInterceptors(sp.GetRequiredService<CommitSignal>()));
         }
         else
         {
             var sqlite = SqliteConnectionString(config.GetConnectionString("Sqlite") ?? DefaultSqlite, env.ContentRootPath);
-            services.AddDbContextPool<AppDb, SqliteAppDb>(o => o.UseSqlite(sqlite).AddInterceptors(new SqlitePragmas()));
+            services.AddDbContextPool<AppDb, SqliteAppDb>((sp, o) => o.UseSqlite(sqlite).AddInterceptors(new SqlitePragmas(), sp.GetRequiredService<CommitSignal>()));
         }
         services.AddHealthChecks().AddDbContextCheck<AppDb>("store", tags: ["ready"]);
         return services;

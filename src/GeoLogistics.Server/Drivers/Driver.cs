@@ -29,6 +29,8 @@ public sealed class Driver
     public double? Heading { get; set; }
     public double? Speed { get; set; }
     public DateTimeOffset? LocationAt { get; set; }
+    /// <summary>The grid cell of the last position (<see cref="Dispatch.GeoGrid"/>): indexed with the status for the candidate search.</summary>
+    public long? Cell { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 

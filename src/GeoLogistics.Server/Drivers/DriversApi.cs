@@ -1,5 +1,6 @@
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
@@ -189,7 +190,8 @@ public static class DriversApi
                 .SetProperty(d => d.Lng, request.Lng)
                 .SetProperty(d => d.Heading, request.Heading)
                 .SetProperty(d => d.Speed, request.Speed)
-                .SetProperty(d => d.LocationAt, at), ct);
+                .SetProperty(d => d.LocationAt, at)
+                .SetProperty(d => d.Cell, GeoGrid.CellOf(request.Lat!.Value, request.Lng!.Value)), ct);
         return TypedResults.Accepted((string?)null);
     }
 }

@@ -1,11 +1,8 @@
-using System.Data.Common;
-using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Data.Sqlite;
+using GeoLogistics.Server.Data;
 using Microsoft.EntityFrameworkCore;
-using Npgsql;
 
 namespace GeoLogistics.Server.Http;
 
@@ -47,10 +44,10 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
                 return Invalid(FieldOf(json.Path), JsonMessage(json));
             case DbUpdateConcurrencyException:
                 return Conflict("The object changed meanwhile; read it again and retry.");
-            case DbUpdateException when IsUniqueViolation(exception):
+            case DbUpdateException when StoreFailures.IsUniqueViolation(exception):
                 return Conflict("It exists already, or a concurrent request took it.");
         }
-        if (IsStoreUnavailable(exception))
+        if (StoreFailures.IsTransient(exception))
         {
             return new ProblemDetails
             {
@@ -92,30 +89,6 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
         json.Message.Contains("could not be mapped", StringComparison.Ordinal) ? "This field is not accepted here."
         : json.Path is null or "$" ? "The body is not valid JSON of the expected shape."
         : "The value has the wrong type or is not valid JSON.";
-
-    private static bool IsUniqueViolation(Exception exception) => exception.InnerException switch
-    {
-        SqliteException s => s.SqliteExtendedErrorCode is 2067 or 1555,
-        PostgresException p => p.SqlState == PostgresErrorCodes.UniqueViolation,
-        _ => false,
-    };
-
-    private static bool IsStoreUnavailable(Exception exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            switch (e)
-            {
-                case NpgsqlException npgsql when npgsql is not PostgresException || npgsql.IsTransient:
-                case SqliteException { SqliteErrorCode: 5 or 6 or 10 or 14 }:
-                case SocketException or TimeoutException:
-                    return true;
-                case DbException { IsTransient: true }:
-                    return true;
-            }
-        }
-        return false;
-    }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled error on {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);

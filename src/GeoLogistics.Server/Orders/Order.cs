@@ -59,6 +59,8 @@ public sealed class Order
     public DateTimeOffset? InTransitAt { get; set; }
     public DateTimeOffset? DeliveredAt { get; set; }
     public DateTimeOffset? CancelledAt { get; set; }
+    /// <summary>Why the last dispatch found no driver (<see cref="Dispatch.DispatchFailures"/>); null once assigned.</summary>
+    public string? DispatchFailure { get; set; }
     public List<OrderStatusChange> History { get; set; } = [];
 
     public static string FormatNumber(DateTimeOffset createdAt, long serial) =>
@@ -118,7 +120,8 @@ public sealed record OrderDto(
     DateTimeOffset? PickedUpAt,
     DateTimeOffset? InTransitAt,
     DateTimeOffset? DeliveredAt,
-    DateTimeOffset? CancelledAt)
+    DateTimeOffset? CancelledAt,
+    string? DispatchFailure)
 {
     /// <summary>Present on a single order's read; left out of lists and of event payloads.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -130,10 +133,19 @@ public static class OrderMapping
     public static OrderDto ToDto(this Order o, bool withHistory = false) => new(
         o.Id, o.Number, o.TenantId, o.CustomerId, o.Status, o.Version, o.Pickup.ToDto(), o.Dropoff.ToDto(),
         o.DriverId, o.EtaMinutes, o.Priority, o.Kind, o.Notes, o.DispatchWhen, o.CreatedAt, o.UpdatedAt,
-        o.ConfirmedAt, o.AcceptedAt, o.ReadyAt, o.AssignedAt, o.PickedUpAt, o.InTransitAt, o.DeliveredAt, o.CancelledAt)
+        o.ConfirmedAt, o.AcceptedAt, o.ReadyAt, o.AssignedAt, o.PickedUpAt, o.InTransitAt, o.DeliveredAt, o.CancelledAt,
+        o.DispatchFailure)
     {
         History = withHistory
             ? [.. o.History.OrderBy(h => h.Id).Select(h => new StatusChangeDto(h.Status, h.At, new Actor(h.ActorUserId, h.ActorEmail ?? "system")))]
             : null,
     };
+}
+
+/// <summary>A driver declined this order: dispatch does not offer it to that driver again.</summary>
+public sealed class OrderDecline
+{
+    public Guid OrderId { get; set; }
+    public Guid DriverId { get; set; }
+    public DateTimeOffset At { get; set; }
 }

@@ -418,6 +418,11 @@ public static class OrdersApi
             released?.Release(now);
             if (transition.Kind == StepKind.Unassign)
             {
+                if (caller.Role == Role.Driver)
+                {
+                    // A decline: dispatch will not offer this order to this driver again.
+                    db.OrderDeclines.Add(new OrderDecline { OrderId = order.Id, DriverId = driverId, At = now });
+                }
                 order.DriverId = null;
                 changed.Add("driverId");
             }
@@ -480,6 +485,7 @@ public static class OrdersApi
         }
         driver.Book(order.Id, now);
         order.DriverId = driver.Id;
+        order.DispatchFailure = null;
         if (reassign)
         {
             order.Version++;

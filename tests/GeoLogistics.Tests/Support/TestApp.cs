@@ -39,6 +39,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["Auth:LoginAttemptsPerMinute"] = "10000",
             ["Auth:LocationUpdatesPerSecond"] = "1000",
             ["Urls"] = "http://127.0.0.1:0",
+            // Background dispatch would book drivers behind the back of tests about something else; dispatch tests turn it on.
+            ["Dispatch:Enabled"] = "false",
         };
         foreach (var (key, value) in store.Settings)
         {

@@ -84,6 +84,9 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                         .ValueGeneratedOnAdd()
                         .HasColumnType("uuid");
 
+                    b.Property<long?>("Cell")
+                        .HasColumnType("bigint");
+
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -135,12 +138,12 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                     b.HasIndex("CurrentOrderId")
                         .IsUnique();
 
-                    b.HasIndex("Status");
-
                     b.HasIndex("TenantId");
 
                     b.HasIndex("UserId")
                         .IsUnique();
+
+                    b.HasIndex("Status", "Cell");
 
                     b.ToTable("Drivers");
                 });
@@ -225,6 +228,10 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
 
                     b.Property<DateTimeOffset?>("DeliveredAt")
                         .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("DispatchFailure")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
 
                     b.Property<string>("DispatchWhen")
                         .IsRequired()
@@ -329,6 +336,22 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                     b.HasIndex("TenantId", "Serial");
 
                     b.ToTable("Orders");
+                });
+
+            modelBuilder.Entity("GeoLogistics.Server.Orders.OrderDecline", b =>
+                {
+                    b.Property<Guid>("OrderId")
+                        .HasColumnType("uuid");
+
+                    b.Property<Guid>("DriverId")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("OrderId", "DriverId");
+
+                    b.ToTable("OrderDeclines");
                 });
 
             modelBuilder.Entity("GeoLogistics.Server.Orders.OrderStatusChange", b =>
@@ -445,6 +468,15 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                         .WithMany()
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("GeoLogistics.Server.Orders.OrderDecline", b =>
+                {
+                    b.HasOne("GeoLogistics.Server.Orders.Order", null)
+                        .WithMany()
+                        .HasForeignKey("OrderId")
+                        .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 

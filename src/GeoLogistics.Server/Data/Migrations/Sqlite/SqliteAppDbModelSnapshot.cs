@@ -79,6 +79,9 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                         .ValueGeneratedOnAdd()
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("Cell")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
 
@@ -130,12 +133,12 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                     b.HasIndex("CurrentOrderId")
                         .IsUnique();
 
-                    b.HasIndex("Status");
-
                     b.HasIndex("TenantId");
 
                     b.HasIndex("UserId")
                         .IsUnique();
+
+                    b.HasIndex("Status", "Cell");
 
                     b.ToTable("Drivers");
                 });
@@ -220,6 +223,10 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
 
                     b.Property<long?>("DeliveredAt")
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("DispatchFailure")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
 
                     b.Property<string>("DispatchWhen")
                         .IsRequired()
@@ -324,6 +331,22 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                     b.HasIndex("TenantId", "Serial");
 
                     b.ToTable("Orders");
+                });
+
+            modelBuilder.Entity("GeoLogistics.Server.Orders.OrderDecline", b =>
+                {
+                    b.Property<Guid>("OrderId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid>("DriverId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("At")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("OrderId", "DriverId");
+
+                    b.ToTable("OrderDeclines");
                 });
 
             modelBuilder.Entity("GeoLogistics.Server.Orders.OrderStatusChange", b =>
@@ -438,6 +461,15 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                         .WithMany()
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("GeoLogistics.Server.Orders.OrderDecline", b =>
+                {
+                    b.HasOne("GeoLogistics.Server.Orders.Order", null)
+                        .WithMany()
+                        .HasForeignKey("OrderId")
+                        .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 

@@ -1,0 +1,147 @@
+using System.Linq.Expressions;
+using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Drivers;
+using GeoLogistics.Server.Events;
+using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Orders;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace GeoLogistics.Server.Dispatch;
+
+public sealed class DispatchStore(IServiceScopeFactory scopes, IOptions<DispatchOptions> options, TimeProvider clock) : IDispatchStore
+{
+    public async Task<DispatchOrder?> FindDispatchableAsync(Guid orderId, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+        var order = await db.Orders.AsNoTracking().Where(o => o.Id == orderId)
+            .Select(o => new { o.Id, o.TenantId, o.Status, o.DispatchWhen, o.Pickup.Lat, o.Pickup.Lng })
+            .FirstOrDefaultAsync(ct);
+        return order is not null && OrderLifecycle.IsDispatchable(order.Status, order.DispatchWhen)
+            ? new DispatchOrder(order.Id, order.TenantId, order.Lat, order.Lng)
+            : null;
+    }
+
+    public async Task<IReadOnlyList<Candidate>> FindCandidatesAsync(DispatchOrder order, CancellationToken ct)
+    {
+        var settings = options.Value;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+        var freshSince = clock.Now() - settings.MaxLocationAge;
+        var free = db.Drivers.AsNoTracking().Where(d =>
+            d.Status == DriverStatus.Available && d.CurrentOrderId == null && d.LocationAt > freshSince &&
+            (d.TenantId == null || d.TenantId == order.TenantId) &&
+            !db.OrderDeclines.Any(x => x.OrderId == order.Id && x.DriverId == d.Id));
+
+        // Widen the square of cells until it holds enough drivers that are certainly the nearest, or the radius.
+        for (var rings = 1; ; rings *= 2)
+        {
+            var covered = GeoGrid.CoveredKm(order.Lat, rings);
+            var found = await free.Where(InCells(GeoGrid.Square(order.Lat, order.Lng, rings)))
+                .Select(d => new { d.Id, d.Version, Lat = d.Lat!.Value, Lng = d.Lng!.Value })
+                .ToListAsync(ct);
+            var ranked = found
+                .Select(d => new Candidate(d.Id, d.Version, GeoGrid.DistanceKm(order.Lat, order.Lng, d.Lat, d.Lng)))
+                .Where(c => c.DistanceKm <= settings.MaxRadiusKm)
+                .OrderBy(c => c.DistanceKm)
+                .ToList();
+            if (covered >= settings.MaxRadiusKm)
+            {
+                return ranked.Take(settings.MaxCandidates).ToList();
+            }
+            var certain = ranked.TakeWhile(c => c.DistanceKm <= covered).Take(settings.MaxCandidates).ToList();
+            if (certain.Count == settings.MaxCandidates)
+            {
+                return certain;
+            }
+        }
+    }
+
+    /// <summary><c>Cell BETWEEN a AND b OR Cell BETWEEN c AND d …</c>: one index range per row of cells.</summary>
+    private static Expression<Func<Driver, bool>> InCells(IReadOnlyList<(long From, long To)> ranges)
+    {
+        var driver = Expression.Parameter(typeof(Driver), "d");
+        var cell = Expression.Property(driver, nameof(Driver.Cell));
+        Expression? any = null;
+        foreach (var (from, to) in ranges)
+        {
+            var inRange = Expression.AndAlso(
+                Expression.GreaterThanOrEqual(cell, Expression.Constant((long?)from, typeof(long?))),
+                Expression.LessThanOrEqual(cell, Expression.Constant((long?)to, typeof(long?))));
+            any = any is null ? inRange : Expression.OrElse(any, inRange);
+        }
+        return Expression.Lambda<Func<Driver, bool>>(any ?? Expression.Constant(false), driver);
+    }
+
+    public async Task<BookingResult> TryBookAsync(DispatchOrder order, Candidate candidate, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+        var log = scope.ServiceProvider.GetRequiredService<EventLog>();
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var current = await db.Orders.FirstOrDefaultAsync(o => o.Id == order.Id, ct);
+        if (current is null || !OrderLifecycle.IsDispatchable(current.Status, current.DispatchWhen))
+        {
+            return BookingResult.OrderGone;
+        }
+        var driver = await db.Drivers.FirstOrDefaultAsync(d => d.Id == candidate.DriverId, ct);
+        if (driver is null || driver.Version != candidate.Version || !driver.IsFree)
+        {
+            return BookingResult.DriverTaken;
+        }
+
+        var now = clock.Now();
+        driver.Book(current.Id, now);
+        current.DriverId = driver.Id;
+        current.DispatchFailure = null;
+        OrderLifecycle.Apply(current, OrderStatus.Assigned, Actor.System, now);
+        try
+        {
+            // Both rows carry their version: if either changed since it was read, nothing is written.
+            await log.SaveAsync(
+                [log.ForOrder(EventTypes.OrderAssigned, current, Actor.System, ["status", "driverId", "version"]), log.ForDriver(driver, Actor.System)],
+                ct);
+            await tx.CommitAsync(ct);
+            return BookingResult.Booked;
+        }
+        catch (DbUpdateException e) when (e is DbUpdateConcurrencyException || StoreFailures.IsUniqueViolation(e))
+        {
+            return BookingResult.DriverTaken;
+        }
+    }
+
+    public async Task RecordFailureAsync(Guid orderId, string reason, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+        var log = scope.ServiceProvider.GetRequiredService<EventLog>();
+        var order = await db.Orders.FirstOrDefaultAsync(o => o.Id == orderId, ct);
+        if (order is null || !OrderLifecycle.IsDispatchable(order.Status, order.DispatchWhen) || order.DispatchFailure == reason)
+        {
+            return;
+        }
+        order.DispatchFailure = reason;
+        try
+        {
+            await log.SaveAsync([log.ForOrder(EventTypes.OrderDispatchFailed, order, Actor.System, ["dispatchFailure"])], ct);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            // The order changed meanwhile (perhaps assigned by another node): its new state speaks for itself.
+        }
+    }
+
+    public async Task<IReadOnlyList<Guid>> ListDispatchableAsync(int limit, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+        return await db.Orders.AsNoTracking()
+            .Where(o => (o.Status == OrderStatus.Pending && o.DispatchWhen == DispatchWhen.Created) ||
+                        (o.Status == OrderStatus.ReadyForPickup && o.DispatchWhen == DispatchWhen.Ready))
+            .OrderBy(o => o.Serial)
+            .Select(o => o.Id)
+            .Take(limit)
+            .ToListAsync(ct);
+    }
+}

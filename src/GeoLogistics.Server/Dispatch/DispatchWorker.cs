@@ -1,0 +1,139 @@
+using System.Text.Json;
+using GeoLogistics.Server.Events;
+using GeoLogistics.Server.Orders;
+using Microsoft.Extensions.Options;
+
+namespace GeoLogistics.Server.Dispatch;
+
+/// <summary>
+/// Runs dispatch in the background: an order event that leaves an order dispatchable queues it; a driver coming
+/// free, the start-up and a periodic timer sweep every dispatchable order from the store back into the queue,
+/// which also picks up whatever a crash or a full queue left behind. Workers take orders off the queue.
+/// </summary>
+public sealed partial class DispatchWorker : BackgroundService
+{
+    private readonly DispatchQueue queue;
+    private readonly DispatchService dispatch;
+    private readonly IDispatchStore store;
+    private readonly DispatchOptions options;
+    private readonly ILogger<DispatchWorker> logger;
+    private readonly SemaphoreSlim sweepRequested = new(0, 1);
+
+    public DispatchWorker(
+        EventFeed feed, DispatchQueue queue, DispatchService dispatch, IDispatchStore store,
+        IOptions<DispatchOptions> options, ILogger<DispatchWorker> logger)
+    {
+        this.queue = queue;
+        this.dispatch = dispatch;
+        this.store = store;
+        this.options = options.Value;
+        this.logger = logger;
+        if (this.options.Enabled)
+        {
+            feed.Subscribe(OnCommittedAsync);
+        }
+    }
+
+    private Task OnCommittedAsync(IReadOnlyList<EventRecord> events, CancellationToken ct)
+    {
+        foreach (var e in events)
+        {
+            switch (e.Type)
+            {
+                case EventTypes.OrderCreated or EventTypes.OrderStatusChanged or EventTypes.OrderUpdated
+                    when e.OrderId is { } orderId && LeavesDispatchable(e.Data):
+                    queue.Enqueue(orderId);
+                    break;
+                case EventTypes.DriverStatusChanged when e.Data.Contains("\"status\":\"available\"", StringComparison.Ordinal):
+                    RequestSweep();
+                    break;
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    private static bool LeavesDispatchable(string orderJson)
+    {
+        using var doc = JsonDocument.Parse(orderJson);
+        var order = doc.RootElement;
+        return OrdersApi.TryParseStatus(order.GetProperty("status").GetString() ?? "", out var status) &&
+            Enum.TryParse<DispatchWhen>(order.GetProperty("dispatchWhen").GetString(), ignoreCase: true, out var when) &&
+            OrderLifecycle.IsDispatchable(status, when);
+    }
+
+    private void RequestSweep()
+    {
+        try
+        {
+            sweepRequested.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // A sweep is already due.
+        }
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Enabled)
+        {
+            return Task.CompletedTask;
+        }
+        var workers = Enumerable.Range(0, options.Workers).Select(_ => Task.Run(() => WorkAsync(stoppingToken), stoppingToken));
+        return Task.WhenAll(workers.Append(Task.Run(() => SweepAsync(stoppingToken), stoppingToken)));
+    }
+
+    private async Task WorkAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var orderId in queue.ReadAllAsync(ct))
+            {
+                try
+                {
+                    await dispatch.DispatchAsync(orderId, ct);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    // The order is still dispatchable in the store; a later sweep tries it again.
+                    LogDispatchError(logger, e, orderId);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task SweepAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                foreach (var orderId in await store.ListDispatchableAsync(options.QueueCapacity / 2, ct))
+                {
+                    queue.Enqueue(orderId);
+                }
+                await sweepRequested.WaitAsync(options.SweepInterval, ct);
+                // Let a burst of drivers coming free end in one sweep.
+                await Task.Delay(TimeSpan.FromMilliseconds(100), ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogSweepError(logger, e);
+                await Task.Delay(options.SweepInterval, ct);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Dispatch of order {OrderId} failed; the next sweep retries it")]
+    private static partial void LogDispatchError(ILogger logger, Exception exception, Guid orderId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sweeping dispatchable orders failed")]
+    private static partial void LogSweepError(ILogger logger, Exception exception);
+}

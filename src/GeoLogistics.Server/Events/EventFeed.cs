@@ -1,0 +1,91 @@
+using System.ComponentModel.DataAnnotations;
+using GeoLogistics.Server.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace GeoLogistics.Server.Events;
+
+/// <summary>Event feed settings (section <c>Events</c>).</summary>
+public sealed class EventFeedOptions
+{
+    /// <summary>How often the log is read when no local commit wakes the feed (events written by other nodes).</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    [Range(1, 100_000)]
+    public int BatchSize { get; set; } = 1000;
+}
+
+/// <summary>
+/// Tails the committed event log in seq order and hands each batch to the in-process consumers (dispatch now,
+/// the real-time gateway later). Because seq follows commit order, reading <c>seq &gt; last</c> misses nothing,
+/// and events written by another node arrive on the next poll.
+/// </summary>
+public sealed partial class EventFeed(
+    IServiceScopeFactory scopes, CommitSignal signal, IOptions<EventFeedOptions> options, ILogger<EventFeed> logger) : BackgroundService
+{
+    private readonly List<Func<IReadOnlyList<EventRecord>, CancellationToken, Task>> consumers = [];
+    private long head;
+
+    /// <summary>The newest seq handed to consumers.</summary>
+    public long Head => Interlocked.Read(ref head);
+
+    /// <summary>Register before the host starts; consumers run one batch at a time, in order.</summary>
+    public void Subscribe(Func<IReadOnlyList<EventRecord>, CancellationToken, Task> consumer) => consumers.Add(consumer);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var started = false;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (!started)
+                {
+                    // Start at the present: what was written before start-up is the sweeps' business, not the feed's.
+                    head = await WithDb(db => db.Events.MaxAsync(e => (long?)e.Seq, stoppingToken), stoppingToken) ?? 0;
+                    started = true;
+                }
+                await signal.WaitAsync(options.Value.PollInterval, stoppingToken);
+                await DrainAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogFeedError(logger, e);
+                await Task.Delay(options.Value.PollInterval, stoppingToken);
+            }
+        }
+    }
+
+    private async Task DrainAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            var after = Head;
+            var batch = await WithDb(db => db.Events.AsNoTracking().Where(e => e.Seq > after).OrderBy(e => e.Seq)
+                .Take(options.Value.BatchSize).ToListAsync(ct), ct);
+            if (batch.Count == 0)
+            {
+                return;
+            }
+            foreach (var consumer in consumers)
+            {
+                await consumer(batch, ct);
+            }
+            Interlocked.Exchange(ref head, batch[^1].Seq);
+        }
+    }
+
+    private async Task<T> WithDb<T>(Func<AppDb, Task<T>> read, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        await using var scope = scopes.CreateAsyncScope();
+        return await read(scope.ServiceProvider.GetRequiredService<AppDb>());
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Reading the event log failed; retrying")]
+    private static partial void LogFeedError(ILogger logger, Exception exception);
+}
