@@ -8,6 +8,7 @@ using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,9 +29,12 @@ public sealed class TestApp : WebApplicationFactory<Program>
     private readonly TestStore store;
     private readonly Dictionary<string, string?> settings;
 
-    private TestApp(TestStore store, IReadOnlyDictionary<string, string?> overrides)
+    private readonly Action<IServiceCollection>? replaceServices;
+
+    private TestApp(TestStore store, IReadOnlyDictionary<string, string?> overrides, Action<IServiceCollection>? replaceServices)
     {
         this.store = store;
+        this.replaceServices = replaceServices;
         settings = new Dictionary<string, string?>
         {
             ["Demo:Enabled"] = "true",
@@ -55,9 +59,10 @@ public sealed class TestApp : WebApplicationFactory<Program>
 
     public TestStore Store => store;
 
-    public static async Task<TestApp> StartAsync(IReadOnlyDictionary<string, string?>? overrides = null)
+    public static async Task<TestApp> StartAsync(
+        IReadOnlyDictionary<string, string?>? overrides = null, Action<IServiceCollection>? replaceServices = null)
     {
-        var app = new TestApp(await TestStore.CreateAsync(), overrides ?? new Dictionary<string, string?>());
+        var app = new TestApp(await TestStore.CreateAsync(), overrides ?? new Dictionary<string, string?>(), replaceServices);
         app.StartServer();
         return app;
     }
@@ -74,6 +79,10 @@ public sealed class TestApp : WebApplicationFactory<Program>
     {
         builder.UseEnvironment("Testing");
         builder.ConfigureAppConfiguration(c => c.AddInMemoryCollection(settings));
+        if (replaceServices is not null)
+        {
+            builder.ConfigureTestServices(replaceServices);
+        }
     }
 
     public async Task<T> WithDbAsync<T>(Func<AppDb, Task<T>> work)
@@ -129,6 +138,18 @@ public sealed class TestApp : WebApplicationFactory<Program>
     });
 
     public Task<User> UserAsync(string email) => WithDbAsync(db => db.Users.AsNoTracking().SingleAsync(u => u.Email == email));
+
+    /// <summary>Registers a platform driver (or one of <paramref name="fleet"/>), puts it at a place and online.</summary>
+    public async Task<Guid> OnlineDriverAsync(string email, double lat, double lng, Guid? fleet = null)
+    {
+        var admin = await AdminAsync();
+        var created = await admin.PostAsJsonAsync("/api/drivers", new { email, password = "driver-password", name = email, tenantId = fleet });
+        created.EnsureSuccessStatusCode();
+        var driver = await ClientForAsync(email);
+        (await driver.PostAsJsonAsync("/api/drivers/me/location", new { lat, lng })).EnsureSuccessStatusCode();
+        (await driver.PostAsJsonAsync("/api/drivers/me/status", new { online = true })).EnsureSuccessStatusCode();
+        return (await created.ReadAsync<DriverDto>()).Id;
+    }
 
     public override async ValueTask DisposeAsync()
     {
