@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Dispatch;
@@ -8,7 +9,6 @@ using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
-using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.Json;
 using Scalar.AspNetCore;
 

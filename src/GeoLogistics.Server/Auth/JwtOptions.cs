@@ -41,9 +41,9 @@ public sealed class JwtOptions
 /// <summary>Login throttling and the rate of location posts (section <c>Auth</c>).</summary>
 public sealed class AuthOptions
 {
-    [Range(1, 10_000)]
+    [Range(1, 1_000_000)]
     public int LoginAttemptsPerMinute { get; set; } = 10;
 
-    [Range(1, 1000)]
+    [Range(1, 1_000_000)]
     public int LocationUpdatesPerSecond { get; set; } = 1;
 }

@@ -1,9 +1,9 @@
 using System.Security.Claims;
+using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Users;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
-using GeoLogistics.Server.Http;
 
 namespace GeoLogistics.Server.Auth;
 

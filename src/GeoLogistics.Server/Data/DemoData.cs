@@ -1,10 +1,10 @@
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Drivers;
+using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
-using GeoLogistics.Server.Http;
 
 namespace GeoLogistics.Server.Data;
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
+using GeoLogistics.Server.Data;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
-using GeoLogistics.Server.Data;
 using Microsoft.EntityFrameworkCore;
 
 namespace GeoLogistics.Server.Http;
