@@ -41,8 +41,20 @@ public class DispatchSystemTests
         var viaSecond = await second.LoginAsync("dispatch@system.test", "fleet-password", Ct);
         var clients = new[] { fleet.Dispatcher, viaSecond };
 
+        // Sixteen clients at a time, half through each node.
+        using var clientsAtOnce = new SemaphoreSlim(16);
         var created = await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
-            (await clients[i % 2].PostAsJsonAsync("/api/orders", Fleet.Order(i), Ct)).StatusCode));
+        {
+            await clientsAtOnce.WaitAsync(Ct);
+            try
+            {
+                return (await clients[i % 2].PostAsJsonAsync("/api/orders", Fleet.Order(i), Ct)).StatusCode;
+            }
+            finally
+            {
+                clientsAtOnce.Release();
+            }
+        }));
 
         Assert.All(created, s => Assert.Equal(HttpStatusCode.Created, s));
         var orders = await WaitForAsync(fleet.Admin, o => Count(o, "ASSIGNED") == 50, TimeSpan.FromSeconds(60));
@@ -77,18 +89,15 @@ public class DispatchSystemTests
             drivers[me.GetProperty("driverId").GetGuid()] = client;
         }
 
-        // Serve every order: whenever a driver has one, deliver it; dispatch gives freed drivers the next.
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        while (true)
+        // Serve every order: once dispatch has settled (every driver busy, or nothing left to book), the drivers and
+        // orders must agree; then every driver delivers and dispatch hands out the next ones.
+        var delivered = 0;
+        while (delivered < 40)
         {
-            var orders = await Fleet.AllOrdersAsync(admin, Ct);
-            AssertDriversAndOrdersAgree(orders, await admin.GetFromJsonAsync<JsonElement>("/api/drivers?limit=1000", Ct));
-            if (Count(orders, "DELIVERED") == 40 || DateTime.UtcNow > deadline)
-            {
-                Assert.Equal(40, Count(orders, "DELIVERED"));
-                break;
-            }
-            foreach (var order in orders.Where(o => o.GetProperty("status").GetString() == "ASSIGNED"))
+            var settled = await WaitForAsync(admin, o => Count(o, "ASSIGNED") == Math.Min(10, 40 - Count(o, "DELIVERED")), TimeSpan.FromSeconds(60));
+            Assert.Equal(Math.Min(10, 40 - Count(settled, "DELIVERED")), Count(settled, "ASSIGNED"));
+            AssertDriversAndOrdersAgree(settled, await admin.GetFromJsonAsync<JsonElement>("/api/drivers?limit=1000", Ct));
+            foreach (var order in settled.Where(o => o.GetProperty("status").GetString() == "ASSIGNED"))
             {
                 var driver = drivers[order.GetProperty("driverId").GetGuid()];
                 foreach (var step in new[] { "PICKED_UP", "IN_TRANSIT", "DELIVERED" })
@@ -97,8 +106,9 @@ public class DispatchSystemTests
                     Assert.Equal(HttpStatusCode.OK, moved.StatusCode);
                 }
             }
-            await Task.Delay(200, Ct);
+            delivered = Count(await Fleet.AllOrdersAsync(admin, Ct), "DELIVERED");
         }
+        Assert.Equal(40, delivered);
         Assert.Empty(Fleet.DoubleBookings(await Fleet.AllEventsAsync(admin, Ct)));
     }
 

@@ -116,20 +116,20 @@ public sealed class DispatchStore(IServiceScopeFactory scopes, IOptions<Dispatch
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDb>();
         var log = scope.ServiceProvider.GetRequiredService<EventLog>();
-        var order = await db.Orders.FirstOrDefaultAsync(o => o.Id == orderId, ct);
-        if (order is null || !OrderLifecycle.IsDispatchable(order.Status, order.DispatchWhen) || order.DispatchFailure == reason)
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        // Conditional, so that of several workers or nodes failing the same order at once only one records it.
+        var marked = await db.Orders
+            .Where(o => o.Id == orderId && (o.DispatchFailure == null || o.DispatchFailure != reason) &&
+                ((o.Status == OrderStatus.Pending && o.DispatchWhen == DispatchWhen.Created) ||
+                 (o.Status == OrderStatus.ReadyForPickup && o.DispatchWhen == DispatchWhen.Ready)))
+            .ExecuteUpdateAsync(u => u.SetProperty(o => o.DispatchFailure, reason), ct);
+        if (marked == 0)
         {
             return;
         }
-        order.DispatchFailure = reason;
-        try
-        {
-            await log.SaveAsync([log.ForOrder(EventTypes.OrderDispatchFailed, order, Actor.System, ["dispatchFailure"])], ct);
-        }
-        catch (DbUpdateConcurrencyException)
-        {
-            // The order changed meanwhile (perhaps assigned by another node): its new state speaks for itself.
-        }
+        var order = await db.Orders.AsNoTracking().FirstAsync(o => o.Id == orderId, ct);
+        await log.SaveAsync([log.ForOrder(EventTypes.OrderDispatchFailed, order, Actor.System, ["dispatchFailure"])], ct);
+        await tx.CommitAsync(ct);
     }
 
     public async Task<IReadOnlyList<Guid>> ListDispatchableAsync(int limit, CancellationToken ct)
