@@ -103,6 +103,7 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                     InTransitAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
                     DeliveredAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
                     CancelledAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
+                    DispatchFailure = table.Column<string>(type: "character varying(40)", maxLength: 40, nullable: true),
                     Dropoff_Address = table.Column<string>(type: "character varying(300)", maxLength: 300, nullable: true),
                     Dropoff_Lat = table.Column<double>(type: "double precision", nullable: false),
                     Dropoff_Lng = table.Column<double>(type: "double precision", nullable: false),
@@ -145,6 +146,25 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "OrderDeclines",
+                columns: table => new
+                {
+                    OrderId = table.Column<Guid>(type: "uuid", nullable: false),
+                    DriverId = table.Column<Guid>(type: "uuid", nullable: false),
+                    At = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_OrderDeclines", x => new { x.OrderId, x.DriverId });
+                    table.ForeignKey(
+                        name: "FK_OrderDeclines_Orders_OrderId",
+                        column: x => x.OrderId,
+                        principalTable: "Orders",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "OrderHistory",
                 columns: table => new
                 {
@@ -184,6 +204,7 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                     Heading = table.Column<double>(type: "double precision", nullable: true),
                     Speed = table.Column<double>(type: "double precision", nullable: true),
                     LocationAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
+                    Cell = table.Column<long>(type: "bigint", nullable: true),
                     CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
                     UpdatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
                 },
@@ -220,9 +241,9 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                 unique: true);
 
             migrationBuilder.CreateIndex(
-                name: "IX_Drivers_Status",
+                name: "IX_Drivers_Status_Cell",
                 table: "Drivers",
-                column: "Status");
+                columns: new[] { "Status", "Cell" });
 
             migrationBuilder.CreateIndex(
                 name: "IX_Drivers_TenantId",
@@ -326,6 +347,9 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
 
             migrationBuilder.DropTable(
                 name: "IdempotencyRecords");
+
+            migrationBuilder.DropTable(
+                name: "OrderDeclines");
 
             migrationBuilder.DropTable(
                 name: "OrderHistory");

@@ -102,6 +102,7 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                     InTransitAt = table.Column<long>(type: "INTEGER", nullable: true),
                     DeliveredAt = table.Column<long>(type: "INTEGER", nullable: true),
                     CancelledAt = table.Column<long>(type: "INTEGER", nullable: true),
+                    DispatchFailure = table.Column<string>(type: "TEXT", maxLength: 40, nullable: true),
                     Dropoff_Address = table.Column<string>(type: "TEXT", maxLength: 300, nullable: true),
                     Dropoff_Lat = table.Column<double>(type: "REAL", nullable: false),
                     Dropoff_Lng = table.Column<double>(type: "REAL", nullable: false),
@@ -144,6 +145,25 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "OrderDeclines",
+                columns: table => new
+                {
+                    OrderId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    DriverId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    At = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_OrderDeclines", x => new { x.OrderId, x.DriverId });
+                    table.ForeignKey(
+                        name: "FK_OrderDeclines_Orders_OrderId",
+                        column: x => x.OrderId,
+                        principalTable: "Orders",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "OrderHistory",
                 columns: table => new
                 {
@@ -183,6 +203,7 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                     Heading = table.Column<double>(type: "REAL", nullable: true),
                     Speed = table.Column<double>(type: "REAL", nullable: true),
                     LocationAt = table.Column<long>(type: "INTEGER", nullable: true),
+                    Cell = table.Column<long>(type: "INTEGER", nullable: true),
                     CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
                     UpdatedAt = table.Column<long>(type: "INTEGER", nullable: false)
                 },
@@ -219,9 +240,9 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                 unique: true);
 
             migrationBuilder.CreateIndex(
-                name: "IX_Drivers_Status",
+                name: "IX_Drivers_Status_Cell",
                 table: "Drivers",
-                column: "Status");
+                columns: new[] { "Status", "Cell" });
 
             migrationBuilder.CreateIndex(
                 name: "IX_Drivers_TenantId",
@@ -325,6 +346,9 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
 
             migrationBuilder.DropTable(
                 name: "IdempotencyRecords");
+
+            migrationBuilder.DropTable(
+                name: "OrderDeclines");
 
             migrationBuilder.DropTable(
                 name: "OrderHistory");
