@@ -6,6 +6,7 @@ using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Realtime;
 using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -26,6 +27,10 @@ builder.Services.AddScoped<EventLog>();
 
 // Dispatch: the committed event feed wakes background workers that book the nearest free driver.
 builder.Services.AddDispatch(builder.Configuration);
+
+// Real time: the event hub over the feed, the JSON WebSocket protocol, driver positions.
+builder.Services.AddRealtime(builder.Configuration);
+builder.Services.AddSingleton<LocationService>();
 
 // Auth: HS256 bearer tokens, roles from SPEC §2, login and location throttles.
 builder.Services.AddAuth(builder.Configuration, builder.Environment);
@@ -56,6 +61,7 @@ app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
+app.UseWebSockets();
 
 app.MapAuth();
 app.MapUsers();
@@ -63,6 +69,7 @@ app.MapTenants();
 app.MapOrders();
 app.MapDrivers();
 app.MapEvents();
+app.MapRealtime();
 
 app.MapOpenApi();
 app.MapScalarApiReference("/docs");

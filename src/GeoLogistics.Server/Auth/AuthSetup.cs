@@ -12,7 +12,8 @@ namespace GeoLogistics.Server.Auth;
 public static class AuthSetup
 {
     public const string LoginPolicy = "login";
-    public const string LocationPolicy = "location";
+    /// <summary>The dashboard's cookie that carries the access token to the WebSocket handshake.</summary>
+    public const string CookieName = "glo_access";
 
     public static IServiceCollection AddAuth(this IServiceCollection services, IConfiguration config, IHostEnvironment env)
     {
@@ -57,6 +58,22 @@ public static class AuthSetup
                     NameClaimType = Caller.EmailClaim,
                     RoleClaimType = Caller.RoleClaim,
                 };
+                bearer.Events = new JwtBearerEvents
+                {
+                    // A browser cannot set headers on a WebSocket handshake: it sends ?access_token= or the
+                    // dashboard's cookie (then its Origin is checked before the upgrade). Only for the socket.
+                    OnMessageReceived = context =>
+                    {
+                        if (context.Request.Path.StartsWithSegments("/api/ws", StringComparison.Ordinal) &&
+                            string.IsNullOrEmpty(context.Request.Headers.Authorization))
+                        {
+                            context.Token = context.Request.Query["access_token"].FirstOrDefault() is { Length: > 0 } fromQuery
+                                ? fromQuery
+                                : context.Request.Cookies[CookieName];
+                        }
+                        return Task.CompletedTask;
+                    },
+                };
             });
         services.AddAuthorization();
 
@@ -69,19 +86,6 @@ public static class AuthSetup
                 return RateLimitPartition.GetFixedWindowLimiter(
                     http.Connection.RemoteIpAddress?.ToString() ?? "local",
                     _ => new FixedWindowRateLimiterOptions { PermitLimit = permits, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 });
-            });
-            limiter.AddPolicy(LocationPolicy, http =>
-            {
-                var perSecond = http.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.LocationUpdatesPerSecond;
-                return RateLimitPartition.GetTokenBucketLimiter(
-                    http.User.FindFirst(Caller.SubjectClaim)?.Value ?? "anonymous",
-                    _ => new TokenBucketRateLimiterOptions
-                    {
-                        TokenLimit = perSecond,
-                        TokensPerPeriod = perSecond,
-                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                        QueueLimit = 0,
-                    });
             });
             limiter.OnRejected = async (context, ct) =>
             {

@@ -13,10 +13,6 @@ namespace GeoLogistics.Server.Drivers;
 
 public static class DriversApi
 {
-    /// <summary>How far a reported position may be from the server's clock.</summary>
-    private static readonly TimeSpan MaxFutureSkew = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(10);
-
     public static RouteGroupBuilder MapDrivers(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/drivers").WithTags("Drivers").RequireAuthorization();
@@ -26,7 +22,6 @@ public static class DriversApi
         group.MapGet("/{id:guid}", Get).WithName("GetDriver").WithSummary("One driver.");
         group.MapPost("/me/status", SetStatus).WithName("SetDriverStatus").WithSummary("The calling driver goes online or offline.");
         group.MapPost("/me/location", PostLocation).WithName("PostDriverLocation").WithSummary("The calling driver reports its position.")
-            .RequireRateLimiting(AuthSetup.LocationPolicy)
             .Produces(StatusCodes.Status202Accepted);
         return group;
     }
@@ -165,33 +160,22 @@ public static class DriversApi
         return TypedResults.Ok(driver.ToDto(withPhone: true));
     }
 
-    private static async Task<IResult> PostLocation(
-        LocationRequest request, Caller caller, AppDb db, TimeProvider clock, CancellationToken ct)
+    private static async Task<IResult> PostLocation(LocationRequest request, Caller caller, LocationService locations, HttpContext http, CancellationToken ct)
     {
         if (caller.DriverId is not { } driverId)
         {
             return Problems.Forbidden("Only drivers report locations.");
         }
-        var now = clock.Now();
-        var at = request.RecordedAt is { } recorded ? Timestamps.Truncate(recorded) : now;
-        if (at > now + MaxFutureSkew)
+        switch (await locations.ReportAsync(driverId, request, ct))
         {
-            return Problems.Invalid("recordedAt", "recordedAt is in the future.");
+            case LocationOutcome.Invalid invalid:
+                return Problems.Invalid(invalid.Field, invalid.Message);
+            case LocationOutcome.RateLimited limited:
+                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(limited.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
+                    detail: "Positions above the driver's rate are dropped; retry after the Retry-After delay.");
+            default:
+                return TypedResults.Accepted((string?)null);
         }
-        if (at < now - MaxAge)
-        {
-            return Problems.Invalid("recordedAt", $"recordedAt is older than {MaxAge.TotalMinutes:0} minutes.");
-        }
-        // One statement, no version bump: a position never conflicts with a booking, and an older one never wins.
-        await db.Drivers
-            .Where(d => d.Id == driverId && (d.LocationAt == null || d.LocationAt < at))
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(d => d.Lat, request.Lat)
-                .SetProperty(d => d.Lng, request.Lng)
-                .SetProperty(d => d.Heading, request.Heading)
-                .SetProperty(d => d.Speed, request.Speed)
-                .SetProperty(d => d.LocationAt, at)
-                .SetProperty(d => d.Cell, GeoGrid.CellOf(request.Lat!.Value, request.Lng!.Value)), ct);
-        return TypedResults.Accepted((string?)null);
     }
 }

@@ -32,19 +32,22 @@ public sealed partial class EventFeed(
     /// <summary>Register before the host starts; consumers run one batch at a time, in order.</summary>
     public void Subscribe(Func<IReadOnlyList<EventRecord>, CancellationToken, Task> consumer) => consumers.Add(consumer);
 
+    /// <summary>
+    /// Starts at the present, before the server listens: what was written earlier is for replay from the store (and
+    /// dispatch's sweeps), so a subscriber's replay up to <see cref="Head"/> and the live feed after it meet exactly.
+    /// </summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        head = await WithDb(db => db.Events.MaxAsync(e => (long?)e.Seq, cancellationToken), cancellationToken) ?? 0;
+        await base.StartAsync(cancellationToken);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var started = false;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                if (!started)
-                {
-                    // Start at the present: what was written before start-up is the sweeps' business, not the feed's.
-                    head = await WithDb(db => db.Events.MaxAsync(e => (long?)e.Seq, stoppingToken), stoppingToken) ?? 0;
-                    started = true;
-                }
                 await signal.WaitAsync(options.Value.PollInterval, stoppingToken);
                 await DrainAsync(stoppingToken);
             }

@@ -7,6 +7,7 @@ using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Realtime;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
@@ -239,6 +240,7 @@ public static class OrdersApi
         Caller caller,
         AppDb db,
         EventLog log,
+        EventHub hub,
         TimeProvider clock,
         HttpContext http,
         CancellationToken ct)
@@ -258,7 +260,7 @@ public static class OrdersApi
         }
         if (expected != order.Version)
         {
-            return Stale(order, expected);
+            return Stale(hub, order, expected);
         }
         if (OrderLifecycle.IsFinal(order.Status))
         {
@@ -317,7 +319,7 @@ public static class OrdersApi
         }
         catch (DbUpdateConcurrencyException)
         {
-            return await StaleAfterRace(db, id, expected, ct);
+            return await StaleAfterRace(db, hub, id, expected, ct);
         }
         http.Response.Headers.ETag = ETag(order.Version);
         return TypedResults.Ok(order.ToDto());
@@ -360,8 +362,13 @@ public static class OrdersApi
         return false;
     }
 
-    private static ProblemHttpResult Stale(Order current, int attempted) =>
-        Problems.Conflict(
+    /// <summary>409 with the current order, and an <c>order.conflict</c> to whoever watches the order.</summary>
+    private static ProblemHttpResult Stale(EventHub hub, Order current, int attempted)
+    {
+        hub.Publish(EventHub.Volatile(
+            new OrderConflict(current.Id, current.Version, attempted, current.ToDto()), RealtimeJson.Default.OrderConflict, "order.conflict",
+            current.TenantId, current.Id, current.DriverId, current.CustomerId));
+        return Problems.Conflict(
             $"The order changed since version {attempted}; it is now at version {current.Version}.",
             new Dictionary<string, object?>
             {
@@ -369,12 +376,13 @@ public static class OrdersApi
                 ["attemptedVersion"] = attempted,
                 ["current"] = current.ToDto(),
             });
+    }
 
-    private static async Task<IResult> StaleAfterRace(AppDb db, Guid id, int attempted, CancellationToken ct)
+    private static async Task<IResult> StaleAfterRace(AppDb db, EventHub hub, Guid id, int attempted, CancellationToken ct)
     {
         db.ChangeTracker.Clear();
         var current = await db.Orders.AsNoTracking().FirstOrDefaultAsync(o => o.Id == id, ct);
-        return current is null ? Problems.NotFound("The order") : Stale(current, attempted);
+        return current is null ? Problems.NotFound("The order") : Stale(hub, current, attempted);
     }
 
     private static async Task<IResult> ChangeStatus(
@@ -439,7 +447,7 @@ public static class OrdersApi
         }
         catch (DbUpdateConcurrencyException)
         {
-            return await StaleAfterRace(db, id, order.Version - 1, ct);
+            return Problems.Conflict("The order changed meanwhile; read it again.");
         }
         return TypedResults.Ok(order.ToDto());
     }

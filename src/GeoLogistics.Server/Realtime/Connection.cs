@@ -1,0 +1,311 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using System.Threading.Channels;
+using GeoLogistics.Server.Auth;
+
+namespace GeoLogistics.Server.Realtime;
+
+/// <summary>
+/// One client socket: a bounded outbound queue drained by its own send loop, a receive loop that reads one message
+/// at a time, and the subscriptions. Subscriptions change only inside <see cref="EventHub.InStep"/>, so fan-out
+/// (which runs there too) always sees a consistent set.
+/// </summary>
+public sealed partial class Connection : IHubClient
+{
+    public const WebSocketCloseStatus TryAgainLater = (WebSocketCloseStatus)1013;
+
+    private readonly WebSocket socket;
+    private readonly EventHub hub;
+    private readonly RealtimeOptions options;
+    private readonly Channel<ReadOnlyMemory<byte>> outbound;
+    private readonly Dictionary<string, Subscription> subscriptions = new(StringComparer.Ordinal);
+    // Cancelled once the close frame is out (or could not be sent): ends the receive loop.
+    private readonly CancellationTokenSource receiveStop = new();
+    private (WebSocketCloseStatus Status, string Reason)? closeWith;
+
+    private long lastDropReport;
+
+    public Connection(WebSocket socket, Caller caller, DateTimeOffset tokenExpires, EventHub hub, RealtimeOptions options, CancellationToken aborted)
+    {
+        this.socket = socket;
+        Aborted = aborted;
+        this.hub = hub;
+        this.options = options;
+        Caller = caller;
+        TokenExpires = tokenExpires;
+        outbound = Channel.CreateBounded<ReadOnlyMemory<byte>>(new BoundedChannelOptions(options.OutboundQueueLimit)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    public string Id { get; } = Guid.NewGuid().ToString("N");
+
+    public Caller Caller { get; private set; }
+
+    public DateTimeOffset TokenExpires { get; private set; }
+
+    public int QueueDepth => outbound.Reader.Count;
+
+    public bool IsClosing => closeWith is not null;
+
+    /// <summary>The request's abort token: the client went away.</summary>
+    public CancellationToken Aborted { get; }
+
+    /// <summary>One error per second at most about dropped positions: the point is to tell, not to flood back.</summary>
+    public bool ShouldReportDrop()
+    {
+        var now = Environment.TickCount64;
+        if (now - Interlocked.Read(ref lastDropReport) < 1000)
+        {
+            return false;
+        }
+        Interlocked.Exchange(ref lastDropReport, now);
+        return true;
+    }
+
+    /// <summary>Topic kinds of the current subscriptions, for the stats.</summary>
+    public IReadOnlyList<TopicKind> Topics
+    {
+        get
+        {
+            var topics = new List<TopicKind>();
+            hub.InStep(() => topics.AddRange(subscriptions.Values.Select(s => s.Topic.Kind)));
+            return topics;
+        }
+    }
+
+    public void Offer(Envelope envelope)
+    {
+        if (subscriptions.Count == 0 || !envelope.VisibleTo(Caller))
+        {
+            return;
+        }
+        var send = false;
+        foreach (var subscription in subscriptions.Values)
+        {
+            if (!subscription.Topic.Covers(envelope) || !subscription.Filters.Match(envelope))
+            {
+                continue;
+            }
+            if (subscription.Pending is { } pending && envelope.IsDurable)
+            {
+                // Still replaying from the store: hold live events until the replay has caught up with them.
+                pending.Add(envelope);
+                if (pending.Count > options.OutboundQueueLimit)
+                {
+                    Abort(TryAgainLater, "slow consumer: resume with since");
+                }
+            }
+            else
+            {
+                send = true;
+            }
+        }
+        if (send)
+        {
+            Enqueue(envelope.Utf8);
+        }
+    }
+
+    /// <summary>Queues a message; a client whose queue is full is closed (1013) and resumes with <c>since</c>.</summary>
+    public bool Enqueue(ReadOnlyMemory<byte> message)
+    {
+        if (outbound.Writer.TryWrite(message))
+        {
+            return true;
+        }
+        Abort(TryAgainLater, "slow consumer: resume with since");
+        return false;
+    }
+
+    public bool Send<T>(T message, JsonTypeInfo<T> type) => Enqueue(JsonSerializer.SerializeToUtf8Bytes(message, type));
+
+    public bool SendError(string code, string message, object? details = null) =>
+        Send(new ErrorMessage(code, message, details), RealtimeJson.Default.ErrorMessage);
+
+    /// <summary>Ends the connection with a close code; queued messages are not sent.</summary>
+    public void Abort(WebSocketCloseStatus status, string reason)
+    {
+        if (closeWith is not null)
+        {
+            return;
+        }
+        closeWith = (status, reason);
+        if (status == TryAgainLater)
+        {
+            hub.CountDropped();
+        }
+        // What is queued is dropped, so memory is freed at once; a send already under way may finish.
+        outbound.Writer.TryComplete();
+        while (outbound.Reader.TryRead(out _))
+        {
+        }
+    }
+
+    public void Reauthenticate(Caller caller, DateTimeOffset expires)
+    {
+        hub.InStep(() =>
+        {
+            Caller = caller;
+            TokenExpires = expires;
+        });
+    }
+
+    public bool HasSubscription(string id) => subscriptions.ContainsKey(id);
+
+    public int SubscriptionCount => subscriptions.Count;
+
+    /// <summary>Adds a subscription that holds live events until <see cref="GoLive"/>; returns the head to replay up to.</summary>
+    public long AddReplaying(Subscription subscription) =>
+        hub.InStep(() => subscriptions[subscription.Id] = subscription with { Pending = subscription.Pending ?? [] });
+
+    /// <summary>Sends what arrived during the replay (after <paramref name="replayedUpTo"/>), then lets live events through.</summary>
+    public void GoLive(string id, long replayedUpTo, ReadOnlyMemory<byte> subscribedMessage)
+    {
+        hub.InStep(() =>
+        {
+            if (!subscriptions.TryGetValue(id, out var subscription))
+            {
+                return;
+            }
+            Enqueue(subscribedMessage);
+            foreach (var envelope in subscription.Pending ?? [])
+            {
+                if (envelope.Seq > replayedUpTo)
+                {
+                    Enqueue(envelope.Utf8);
+                }
+            }
+            subscriptions[id] = subscription with { Pending = null };
+        });
+    }
+
+    public bool RemoveSubscription(string id)
+    {
+        var removed = false;
+        hub.InStep(() => removed = subscriptions.Remove(id));
+        return removed;
+    }
+
+    public IReadOnlyList<Subscription> Subscriptions
+    {
+        get
+        {
+            var copy = new List<Subscription>();
+            hub.InStep(() => copy.AddRange(subscriptions.Values));
+            return copy;
+        }
+    }
+
+    /// <summary>Drains the queue to the socket until the connection ends, then closes with the reason given.</summary>
+    public async Task SendLoopAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var message in outbound.Reader.ReadAllAsync(ct))
+            {
+                if (closeWith is not null)
+                {
+                    break;
+                }
+                await socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, ct);
+                hub.CountSent();
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException)
+        {
+        }
+        await CloseAsync();
+        await receiveStop.CancelAsync();
+    }
+
+    /// <summary>
+    /// Sends the close frame. A client that reads nothing gets it once it reads again; one that never does is cut
+    /// off after a while. Either way nothing more is queued for it meanwhile.
+    /// </summary>
+    private async Task CloseAsync()
+    {
+        if (socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+        {
+            return;
+        }
+        var (status, reason) = closeWith ?? (WebSocketCloseStatus.NormalClosure, "bye");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await socket.CloseOutputAsync(status, reason, timeout.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException)
+        {
+            socket.Abort();
+        }
+    }
+
+    /// <summary>
+    /// Reads whole messages of at most <see cref="RealtimeOptions.MaxMessageBytes"/>; a larger one closes with 1009,
+    /// more messages than the rate allows close with 1008. Returns when the client or the server ends the connection.
+    /// </summary>
+    public async Task ReceiveLoopAsync(Func<Connection, ReadOnlyMemory<byte>, Task> handle, CancellationToken requestAborted)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, receiveStop.Token);
+        var ct = stop.Token;
+        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxMessageBytes);
+        var allowance = options.MaxMessagesPerSecond * 2.0;
+        var lastRefill = Environment.TickCount64;
+        try
+        {
+            while (socket.State == WebSocketState.Open && !ct.IsCancellationRequested && closeWith is null)
+            {
+                var length = 0;
+                ValueWebSocketReceiveResult result;
+                do
+                {
+                    if (length == options.MaxMessageBytes)
+                    {
+                        Abort(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {options.MaxMessageBytes} bytes");
+                        return;
+                    }
+                    result = await socket.ReceiveAsync(buffer.AsMemory(length, options.MaxMessageBytes - length), ct);
+                    length += result.Count;
+                }
+                while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    Abort(WebSocketCloseStatus.NormalClosure, "bye");
+                    return;
+                }
+
+                var now = Environment.TickCount64;
+                allowance = Math.Min(options.MaxMessagesPerSecond * 2.0, allowance + ((now - lastRefill) / 1000.0 * options.MaxMessagesPerSecond));
+                lastRefill = now;
+                if (allowance < 1)
+                {
+                    Abort(WebSocketCloseStatus.PolicyViolation, "too many messages");
+                    return;
+                }
+                allowance--;
+
+                if (result.MessageType == WebSocketMessageType.Binary)
+                {
+                    SendError("bad_request", "Messages are JSON text frames.");
+                    continue;
+                }
+                await handle(this, buffer.AsMemory(0, length));
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException)
+        {
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            Abort(WebSocketCloseStatus.NormalClosure, "bye");
+        }
+    }
+}
+
+/// <summary>A subscription; <see cref="Pending"/> holds live events while its replay runs.</summary>
+public sealed record Subscription(string Id, Topic Topic, Filters Filters, List<Envelope>? Pending);

@@ -1,0 +1,131 @@
+using System.Net.WebSockets;
+using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Users;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+
+namespace GeoLogistics.Server.Realtime;
+
+public static class RealtimeApi
+{
+    public static IServiceCollection AddRealtime(this IServiceCollection services, IConfiguration config)
+    {
+        services.AddOptions<RealtimeOptions>().Bind(config.GetSection("Realtime")).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<EventHub>();
+        services.AddSingleton<RealtimeProtocol>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapRealtime(this IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/api/ws", Connect).WithTags("Realtime").WithName("WebSocket")
+            .WithSummary("Upgrade to the JSON WebSocket protocol (docs/realtime.md).").RequireAuthorization();
+        routes.MapGet("/api/ws/stats", Stats).WithTags("Realtime").WithName("WebSocketStats")
+            .WithSummary("Connections, subscriptions per topic, queue depths, messages sent and dropped (admin).").RequireAuthorization();
+        return routes;
+    }
+
+    private static async Task<IResult> Connect(
+        HttpContext http, Caller caller, EventHub hub, RealtimeProtocol protocol, AppDb db, IOptions<RealtimeOptions> options, TimeProvider clock)
+    {
+        if (!http.WebSockets.IsWebSocketRequest)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "WebSocket upgrade required",
+                detail: "Open this address with a WebSocket client.");
+        }
+        if (!OriginAllowed(http.Request, options.Value))
+        {
+            return Problems.Forbidden("This origin may not open a socket here.");
+        }
+        var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == caller.UserId, http.RequestAborted);
+        if (user is null)
+        {
+            return TypedResults.Unauthorized();
+        }
+        var expires = ExpiryOf(http);
+
+        using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            KeepAliveInterval = options.Value.KeepAliveInterval,
+            KeepAliveTimeout = options.Value.IdleTimeout,
+        });
+        var connection = new Connection(socket, caller, expires, hub, options.Value, http.RequestAborted);
+        hub.Add(connection);
+        try
+        {
+            connection.Send(new ConnectionAck(connection.Id, user.ToDto(caller.DriverId), clock.Now(), hub.Head), RealtimeJson.Default.ConnectionAck);
+            var sending = connection.SendLoopAsync(http.RequestAborted);
+            var watching = WatchTokenAsync(connection, clock, http.RequestAborted);
+            await connection.ReceiveLoopAsync(protocol.HandleAsync, http.RequestAborted);
+            await sending;
+            await watching;
+        }
+        finally
+        {
+            hub.Remove(connection);
+        }
+        return Results.Empty;
+    }
+
+    /// <summary>Closes the socket (1008) when its token expires, unless a fresh one came with an <c>auth</c> message.</summary>
+    private static async Task WatchTokenAsync(Connection connection, TimeProvider clock, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250), clock);
+        try
+        {
+            while (!connection.IsClosing && await timer.WaitForNextTickAsync(ct))
+            {
+                if (clock.GetUtcNow() >= connection.TokenExpires)
+                {
+                    connection.Abort(WebSocketCloseStatus.PolicyViolation, "token expired");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static DateTimeOffset ExpiryOf(HttpContext http)
+    {
+        var exp = http.User.FindFirst(JwtRegisteredClaimNames.Exp)?.Value;
+        return long.TryParse(exp, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.MaxValue;
+    }
+
+    /// <summary>No Origin: not a browser. Else the server's own origin or one configured.</summary>
+    private static bool OriginAllowed(HttpRequest request, RealtimeOptions options)
+    {
+        var origin = request.Headers.Origin.ToString();
+        if (origin.Length == 0)
+        {
+            return true;
+        }
+        var own = $"{request.Scheme}://{request.Host}";
+        return string.Equals(origin, own, StringComparison.OrdinalIgnoreCase) ||
+            options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase);
+    }
+
+    private static IResult Stats(Caller caller, EventHub hub)
+    {
+        if (!caller.IsAdmin)
+        {
+            return Problems.Forbidden("Only admins read the socket statistics.");
+        }
+        var connections = hub.Clients.OfType<Connection>().ToList();
+        var depths = connections.Select(c => c.QueueDepth).ToList();
+        return TypedResults.Ok(new
+        {
+            connections = connections.Count,
+            subscriptions = connections.SelectMany(c => c.Topics).GroupBy(t => t.ToString().ToLowerInvariant())
+                .ToDictionary(g => g.Key, g => g.Count()),
+            queueDepth = new { total = depths.Sum(), max = depths.DefaultIfEmpty().Max() },
+            headSeq = hub.Head,
+            messagesSent = hub.MessagesSent,
+            eventsReplayed = hub.Replayed,
+            slowConsumersClosed = hub.ClientsDropped,
+        });
+    }
+}

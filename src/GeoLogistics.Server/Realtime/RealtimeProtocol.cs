@@ -1,0 +1,330 @@
+using System.Security.Claims;
+using System.Text.Json;
+using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Drivers;
+using GeoLogistics.Server.Events;
+using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Orders;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+
+namespace GeoLogistics.Server.Realtime;
+
+/// <summary>
+/// The JSON protocol of SPEC §7 over a <see cref="Connection"/>: every client message is answered, a bad one with
+/// <c>error</c> (and the connection kept); subscriptions are authorized, replayed from the store and switched to live.
+/// </summary>
+public sealed class RealtimeProtocol(
+    IServiceScopeFactory scopes,
+    EventHub hub,
+    LocationService locations,
+    IOptionsMonitor<JwtBearerOptions> bearer,
+    TimeProvider clock)
+{
+    private const int ReplayPage = 500;
+    private static readonly JsonDocumentOptions Parsing = new() { MaxDepth = 8 };
+
+    public async Task HandleAsync(Connection connection, ReadOnlyMemory<byte> message)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(message, Parsing);
+        }
+        catch (JsonException)
+        {
+            connection.SendError("bad_json", "The message is not JSON (or nests deeper than 8 levels).");
+            return;
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+            {
+                connection.SendError("bad_request", "A message is an object with a string \"type\".");
+                return;
+            }
+            try
+            {
+                switch (type.GetString())
+                {
+                    case "ping":
+                        connection.Send(new Pong(clock.Now()), RealtimeJson.Default.Pong);
+                        break;
+                    case "subscribe":
+                        await SubscribeAsync(connection, root);
+                        break;
+                    case "unsubscribe":
+                        Unsubscribe(connection, root);
+                        break;
+                    case "auth":
+                        await ReauthenticateAsync(connection, root);
+                        break;
+                    case "driver.location":
+                        await ReportLocationAsync(connection, root);
+                        break;
+                    default:
+                        connection.SendError("unknown_type", $"Unknown message type '{type.GetString()}'.",
+                            new { known = new[] { "subscribe", "unsubscribe", "ping", "auth", "driver.location" } });
+                        break;
+                }
+            }
+            catch (BadMessage bad)
+            {
+                connection.SendError("bad_request", bad.Message, new { field = bad.Field });
+            }
+        }
+    }
+
+    private sealed class BadMessage(string field, string message) : Exception(message)
+    {
+        public string Field { get; } = field;
+    }
+
+    private static string? OptionalString(JsonElement root, string name, int maxLength)
+    {
+        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (value.ValueKind != JsonValueKind.String || value.GetString()!.Length is 0 || value.GetString()!.Length > maxLength)
+        {
+            throw new BadMessage(name, $"{name} is a string of 1 to {maxLength} characters.");
+        }
+        return value.GetString();
+    }
+
+    private static double? OptionalNumber(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        return value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number)
+            ? number
+            : throw new BadMessage(name, $"{name} is a number.");
+    }
+
+    private async Task SubscribeAsync(Connection connection, JsonElement root)
+    {
+        var topicText = OptionalString(root, "topic", 100) ?? throw new BadMessage("topic", "topic is required.");
+        if (!Topic.TryParse(topicText, out var topic))
+        {
+            throw new BadMessage("topic", "topic is orders, drivers, order:{id}, tenant:{id} or driver:{id}.");
+        }
+        var filters = ParseFilters(root);
+        long? since = null;
+        if (root.TryGetProperty("since", out var sinceValue) && sinceValue.ValueKind != JsonValueKind.Null)
+        {
+            since = sinceValue.ValueKind == JsonValueKind.Number && sinceValue.TryGetInt64(out var s) && s >= 0
+                ? s
+                : throw new BadMessage("since", "since is a seq: an integer of 0 or more.");
+        }
+        var id = OptionalString(root, "id", 64) ?? $"s{connection.SubscriptionCount + 1}-{Guid.NewGuid().ToString("N")[..6]}";
+        if (connection.HasSubscription(id))
+        {
+            throw new BadMessage("id", $"A subscription '{id}' exists on this connection.");
+        }
+        if (connection.SubscriptionCount >= hub.Options.MaxSubscriptions)
+        {
+            connection.SendError("too_many_subscriptions", $"At most {hub.Options.MaxSubscriptions} subscriptions per connection.");
+            return;
+        }
+
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+        var caller = connection.Caller;
+        if (!await MaySubscribeAsync(db, caller, topic))
+        {
+            // Nothing of a topic the user may not see is sent, and its existence is not told either.
+            connection.SendError("forbidden", $"You may not subscribe to {topic}.", new { topic = topicText });
+            return;
+        }
+
+        var head = connection.AddReplaying(new Subscription(id, topic, filters, Pending: []));
+        var replayed = 0;
+        var upTo = head;
+        if (since is { } after)
+        {
+            var oldest = await db.Events.MinAsync(e => (long?)e.Seq) ?? 0;
+            if (oldest > 1 && after + 1 < oldest)
+            {
+                connection.Send(new ReplayUnavailable(id, after, oldest), RealtimeJson.Default.ReplayUnavailable);
+            }
+            else
+            {
+                replayed = await ReplayAsync(db, connection, caller, topic, filters, after, head);
+            }
+        }
+        connection.GoLive(id, upTo, JsonSerializer.SerializeToUtf8Bytes(
+            new Subscribed(id, topic.ToString(), new FiltersDto([.. filters.Statuses.Select(OrdersApi.StatusName)], filters.Kind), replayed),
+            RealtimeJson.Default.Subscribed));
+
+        // The latest volatile values, so a map is not empty until each driver's next ping.
+        foreach (var location in hub.LatestLocations)
+        {
+            if (topic.Covers(location) && location.VisibleTo(caller))
+            {
+                connection.Enqueue(location.Utf8);
+            }
+        }
+    }
+
+    private static Filters ParseFilters(JsonElement root)
+    {
+        if (!root.TryGetProperty("filters", out var filters) || filters.ValueKind == JsonValueKind.Null)
+        {
+            return Filters.None;
+        }
+        if (filters.ValueKind != JsonValueKind.Object)
+        {
+            throw new BadMessage("filters", "filters is an object: {\"status\":[…],\"kind\":\"…\"}.");
+        }
+        var statuses = new HashSet<OrderStatus>();
+        string? kind = null;
+        foreach (var filter in filters.EnumerateObject())
+        {
+            switch (filter.Name)
+            {
+                case "status":
+                    var values = filter.Value.ValueKind == JsonValueKind.Array ? filter.Value.EnumerateArray().ToList() : [filter.Value];
+                    foreach (var value in values)
+                    {
+                        if (value.ValueKind != JsonValueKind.String || !OrdersApi.TryParseStatus(value.GetString()!, out var status))
+                        {
+                            throw new BadMessage("filters.status", "filters.status holds order statuses such as \"PENDING\".");
+                        }
+                        statuses.Add(status);
+                    }
+                    break;
+                case "kind":
+                    kind = filter.Value.ValueKind == JsonValueKind.String && filter.Value.GetString()!.Length is > 0 and <= 32
+                        ? filter.Value.GetString()
+                        : throw new BadMessage("filters.kind", "filters.kind is a string of 1 to 32 characters.");
+                    break;
+                default:
+                    throw new BadMessage($"filters.{filter.Name}", "The filters are status and kind.");
+            }
+        }
+        return new Filters(statuses, kind);
+    }
+
+    /// <summary>SPEC §2 for topics: checked on every subscribe, against the store.</summary>
+    private static async Task<bool> MaySubscribeAsync(AppDb db, Caller caller, Topic topic) => topic.Kind switch
+    {
+        TopicKind.Orders or TopicKind.Drivers => true,
+        TopicKind.Order => await db.Orders.VisibleTo(caller).AnyAsync(o => o.Id == topic.Id),
+        TopicKind.Tenant => caller.IsAdmin || (caller.Role == Role.Dispatcher && caller.TenantId == topic.Id),
+        TopicKind.Driver => caller.IsAdmin || caller.DriverId == topic.Id ||
+            (caller.Role == Role.Dispatcher && await db.Drivers.AnyAsync(d => d.Id == topic.Id &&
+                (d.TenantId == caller.TenantId || db.Orders.Any(o => o.Id == d.CurrentOrderId && o.TenantId == caller.TenantId)))) ||
+            (caller.Role == Role.Customer && await db.Drivers.AnyAsync(d => d.Id == topic.Id &&
+                db.Orders.Any(o => o.Id == d.CurrentOrderId && o.CustomerId == caller.UserId))),
+        _ => false,
+    };
+
+    /// <summary>Every matching event in (after, head], from the store, in seq order, a page at a time.</summary>
+    private async Task<int> ReplayAsync(AppDb db, Connection connection, Caller caller, Topic topic, Filters filters, long after, long head)
+    {
+        var events = db.Events.AsNoTracking().VisibleTo(caller);
+        events = topic.Kind switch
+        {
+            TopicKind.Orders => events.Where(e => e.Type.StartsWith("order.")),
+            TopicKind.Order => events.Where(e => e.OrderId == topic.Id),
+            TopicKind.Tenant => events.Where(e => e.TenantId == topic.Id),
+            TopicKind.Driver => events.Where(e => e.DriverId == topic.Id),
+            _ => events.Where(e => e.Type.StartsWith("driver.")),
+        };
+        var sent = 0;
+        var cursor = after;
+        while (cursor < head && !connection.IsClosing)
+        {
+            var from = cursor;
+            var page = await events.Where(e => e.Seq > from && e.Seq <= head).OrderBy(e => e.Seq).Take(ReplayPage).ToListAsync(connection.Aborted);
+            if (page.Count == 0)
+            {
+                break;
+            }
+            foreach (var record in page)
+            {
+                var envelope = Envelope.FromRecord(record);
+                if (filters.Match(envelope) && connection.Enqueue(envelope.Utf8))
+                {
+                    sent++;
+                }
+            }
+            cursor = page[^1].Seq;
+        }
+        hub.CountReplayed(sent);
+        return sent;
+    }
+
+    private static void Unsubscribe(Connection connection, JsonElement root)
+    {
+        var id = OptionalString(root, "id", 64) ?? throw new BadMessage("id", "id is required.");
+        if (connection.RemoveSubscription(id))
+        {
+            connection.Send(new Unsubscribed(id), RealtimeJson.Default.Unsubscribed);
+        }
+        else
+        {
+            connection.SendError("not_found", $"No subscription '{id}' on this connection.");
+        }
+    }
+
+    private async Task ReauthenticateAsync(Connection connection, JsonElement root)
+    {
+        var token = OptionalString(root, "token", 8192) ?? throw new BadMessage("token", "token is required.");
+        var parameters = bearer.Get(JwtBearerDefaults.AuthenticationScheme).TokenValidationParameters;
+        var result = await new JsonWebTokenHandler { MapInboundClaims = false }.ValidateTokenAsync(token, parameters);
+        if (!result.IsValid)
+        {
+            connection.SendError("unauthorized", "The token is not valid.");
+            return;
+        }
+        var caller = Caller.From(new ClaimsPrincipal(result.ClaimsIdentity));
+        if (caller.UserId != connection.Caller.UserId)
+        {
+            connection.SendError("unauthorized", "The token is for another user.");
+            return;
+        }
+        var expires = ExpiryOf(result.SecurityToken);
+        connection.Reauthenticate(caller, expires);
+        connection.Send(new Authenticated(expires), RealtimeJson.Default.Authenticated);
+    }
+
+    public static DateTimeOffset ExpiryOf(Microsoft.IdentityModel.Tokens.SecurityToken token) =>
+        new(DateTime.SpecifyKind(token.ValidTo, DateTimeKind.Utc));
+
+    private async Task ReportLocationAsync(Connection connection, JsonElement root)
+    {
+        if (connection.Caller.DriverId is not { } driverId)
+        {
+            connection.SendError("forbidden", "Only drivers report locations.");
+            return;
+        }
+        DateTimeOffset? recordedAt = null;
+        var when = OptionalString(root, "recordedAt", 40) ?? OptionalString(root, "ts", 40);
+        if (when is not null)
+        {
+            recordedAt = DateTimeOffset.TryParse(when, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed)
+                ? parsed
+                : throw new BadMessage("recordedAt", "recordedAt is an ISO 8601 time.");
+        }
+        var request = new LocationRequest(
+            OptionalNumber(root, "lat"), OptionalNumber(root, "lng"), OptionalNumber(root, "heading"),
+            OptionalNumber(root, "speed"), OptionalNumber(root, "accuracy"), recordedAt);
+        switch (await locations.ReportAsync(driverId, request, connection.Aborted))
+        {
+            case LocationOutcome.Invalid invalid:
+                connection.SendError("bad_request", invalid.Message, new { field = invalid.Field });
+                break;
+            case LocationOutcome.RateLimited limited when connection.ShouldReportDrop():
+                connection.SendError("rate_limited", "Positions above your rate are dropped.", new { retryAfterMs = (int)limited.RetryAfter.TotalMilliseconds });
+                break;
+        }
+    }
+}
