@@ -121,9 +121,37 @@ public sealed partial class Connection : IHubClient
         return false;
     }
 
+    /// <summary>
+    /// Queues a replayed message, waiting for room: a replay goes at the pace the client reads. Live events meanwhile
+    /// wait in the subscription's bounded buffer. A client that reads nothing for long is closed (1013).
+    /// </summary>
+    public async ValueTask<bool> EnqueueReplayedAsync(ReadOnlyMemory<byte> message)
+    {
+        if (outbound.Writer.TryWrite(message))
+        {
+            return true;
+        }
+        using var patience = CancellationTokenSource.CreateLinkedTokenSource(Aborted);
+        patience.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            await outbound.Writer.WriteAsync(message, patience.Token);
+            return true;
+        }
+        catch (ChannelClosedException)
+        {
+            return false;
+        }
+        catch (OperationCanceledException) when (!Aborted.IsCancellationRequested)
+        {
+            Abort(TryAgainLater, "slow consumer: resume with since");
+            return false;
+        }
+    }
+
     public bool Send<T>(T message, JsonTypeInfo<T> type) => Enqueue(JsonSerializer.SerializeToUtf8Bytes(message, type));
 
-    public bool SendError(string code, string message, object? details = null) =>
+    public bool SendError(string code, string message, IReadOnlyDictionary<string, string>? details = null) =>
         Send(new ErrorMessage(code, message, details), RealtimeJson.Default.ErrorMessage);
 
     /// <summary>Ends the connection with a close code; queued messages are not sent.</summary>
@@ -219,7 +247,8 @@ public sealed partial class Connection : IHubClient
         {
         }
         await CloseAsync();
-        await receiveStop.CancelAsync();
+        // The client answers the close frame, which ends the receive loop; one that does not is cut off.
+        receiveStop.CancelAfter(TimeSpan.FromSeconds(10));
     }
 
     /// <summary>

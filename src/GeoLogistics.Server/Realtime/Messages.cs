@@ -30,7 +30,7 @@ public sealed record Pong(DateTimeOffset Ts)
     public string Type => "pong";
 }
 
-public sealed record ErrorMessage(string Code, string Message, object? Details = null)
+public sealed record ErrorMessage(string Code, string Message, IReadOnlyDictionary<string, string>? Details = null)
 {
     public string Type => "error";
 }
@@ -65,5 +65,4 @@ public sealed record OrderConflict(Guid OrderId, int CurrentVersion, int Attempt
 [JsonSerializable(typeof(Authenticated))]
 [JsonSerializable(typeof(DriverLocation))]
 [JsonSerializable(typeof(OrderConflict))]
-[JsonSerializable(typeof(Dictionary<string, string>))]
 public sealed partial class RealtimeJson : JsonSerializerContext;

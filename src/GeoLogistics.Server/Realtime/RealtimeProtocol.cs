@@ -17,12 +17,13 @@ namespace GeoLogistics.Server.Realtime;
 /// The JSON protocol of SPEC §7 over a <see cref="Connection"/>: every client message is answered, a bad one with
 /// <c>error</c> (and the connection kept); subscriptions are authorized, replayed from the store and switched to live.
 /// </summary>
-public sealed class RealtimeProtocol(
+public sealed partial class RealtimeProtocol(
     IServiceScopeFactory scopes,
     EventHub hub,
     LocationService locations,
     IOptionsMonitor<JwtBearerOptions> bearer,
-    TimeProvider clock)
+    TimeProvider clock,
+    ILogger<RealtimeProtocol> logger)
 {
     private const int ReplayPage = 500;
     private static readonly JsonDocumentOptions Parsing = new() { MaxDepth = 8 };
@@ -68,16 +69,27 @@ public sealed class RealtimeProtocol(
                         break;
                     default:
                         connection.SendError("unknown_type", $"Unknown message type '{type.GetString()}'.",
-                            new { known = new[] { "subscribe", "unsubscribe", "ping", "auth", "driver.location" } });
+                            Detail("known", "subscribe, unsubscribe, ping, auth, driver.location"));
                         break;
                 }
             }
             catch (BadMessage bad)
             {
-                connection.SendError("bad_request", bad.Message, new { field = bad.Field });
+                connection.SendError("bad_request", bad.Message, Detail("field", bad.Field));
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The message failed, not the connection: say so and go on reading.
+                LogHandlerError(logger, e);
+                connection.SendError("internal_error", "The message could not be handled; nothing was changed.");
             }
         }
     }
+
+    private static Dictionary<string, string> Detail(string key, string value) => new() { [key] = value };
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A socket message failed")]
+    private static partial void LogHandlerError(ILogger logger, Exception exception);
 
     private sealed class BadMessage(string field, string message) : Exception(message)
     {
@@ -140,7 +152,7 @@ public sealed class RealtimeProtocol(
         if (!await MaySubscribeAsync(db, caller, topic))
         {
             // Nothing of a topic the user may not see is sent, and its existence is not told either.
-            connection.SendError("forbidden", $"You may not subscribe to {topic}.", new { topic = topicText });
+            connection.SendError("forbidden", $"You may not subscribe to {topic}.", Detail("topic", topicText));
             return;
         }
 
@@ -251,7 +263,7 @@ public sealed class RealtimeProtocol(
             foreach (var record in page)
             {
                 var envelope = Envelope.FromRecord(record);
-                if (filters.Match(envelope) && connection.Enqueue(envelope.Utf8))
+                if (filters.Match(envelope) && await connection.EnqueueReplayedAsync(envelope.Utf8))
                 {
                     sent++;
                 }
@@ -320,10 +332,10 @@ public sealed class RealtimeProtocol(
         switch (await locations.ReportAsync(driverId, request, connection.Aborted))
         {
             case LocationOutcome.Invalid invalid:
-                connection.SendError("bad_request", invalid.Message, new { field = invalid.Field });
+                connection.SendError("bad_request", invalid.Message, Detail("field", invalid.Field));
                 break;
             case LocationOutcome.RateLimited limited when connection.ShouldReportDrop():
-                connection.SendError("rate_limited", "Positions above your rate are dropped.", new { retryAfterMs = (int)limited.RetryAfter.TotalMilliseconds });
+                connection.SendError("rate_limited", "Positions above your rate are dropped.", Detail("retryAfterMs", ((int)limited.RetryAfter.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture)));
                 break;
         }
     }

@@ -98,7 +98,12 @@ public sealed class TestApp : WebApplicationFactory<Program>
     });
 
     /// <summary>A client with a real token for a seeded or created user, minted as login would mint it.</summary>
-    public async Task<HttpClient> ClientForAsync(string email)
+    public async Task<HttpClient> ClientForAsync(string email) => ClientWithToken(await TokenForAsync(email));
+
+    /// <summary>The server's address (real Kestrel on a loopback port).</summary>
+    public Uri ServerUri => CreateClient().BaseAddress!;
+
+    public async Task<string> TokenForAsync(string email, TimeProvider? clock = null)
     {
         var (user, driverId) = await WithDbAsync(async db =>
         {
@@ -106,8 +111,10 @@ public sealed class TestApp : WebApplicationFactory<Program>
             var d = await db.Drivers.Where(x => x.UserId == u.Id).Select(x => (Guid?)x.Id).FirstOrDefaultAsync();
             return (u, d);
         });
-        var token = Services.GetRequiredService<TokenService>().Issue(user, driverId);
-        return ClientWithToken(token.AccessToken);
+        var tokens = clock is null
+            ? Services.GetRequiredService<TokenService>()
+            : ActivatorUtilities.CreateInstance<TokenService>(Services, clock);
+        return tokens.Issue(user, driverId).AccessToken;
     }
 
     public HttpClient ClientWithToken(string token)
