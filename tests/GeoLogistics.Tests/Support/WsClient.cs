@@ -61,7 +61,9 @@ public sealed class WsClient : IAsyncDisposable
         return System.Net.HttpStatusCode.SwitchingProtocols;
     }
 
-    public Task SendAsync(object message, CancellationToken ct) => SendRawAsync(JsonSerializer.Serialize(message, TestApp.Json), ct);
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public Task SendAsync(object message, CancellationToken ct) => SendRawAsync(JsonSerializer.Serialize(message, Json), ct);
 
     public async Task SendRawAsync(string text, CancellationToken ct) =>
         await socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: true, ct);
