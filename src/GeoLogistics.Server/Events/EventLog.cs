@@ -72,10 +72,6 @@ public sealed class EventLog(AppDb db, TimeProvider clock)
             }
         }
     }
-
-    /// <summary>The newest committed seq, 0 for an empty log.</summary>
-    public async Task<long> HeadAsync(CancellationToken ct) =>
-        await db.Events.MaxAsync(e => (long?)e.Seq, ct) ?? 0;
 }
 
 public static class EventVisibility
