@@ -281,48 +281,48 @@ public sealed partial class Connection : IHubClient
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, receiveStop.Token);
         var ct = stop.Token;
-        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxMessageBytes);
         var allowance = options.MaxMessagesPerSecond * 2.0;
         var lastRefill = Environment.TickCount64;
         try
         {
             while (socket.State == WebSocketState.Open && !ct.IsCancellationRequested && closeWith is null)
             {
-                var length = 0;
-                ValueWebSocketReceiveResult result;
-                do
-                {
-                    if (length == options.MaxMessageBytes)
-                    {
-                        Abort(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {options.MaxMessageBytes} bytes");
-                        return;
-                    }
-                    result = await socket.ReceiveAsync(buffer.AsMemory(length, options.MaxMessageBytes - length), ct);
-                    length += result.Count;
-                }
-                while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
-                if (result.MessageType == WebSocketMessageType.Close)
+                // Wait for data without a buffer: an idle connection holds none (most connections are idle).
+                var ready = await socket.ReceiveAsync(Memory<byte>.Empty, ct);
+                if (ready.MessageType == WebSocketMessageType.Close)
                 {
                     Abort(WebSocketCloseStatus.NormalClosure, "bye");
                     return;
                 }
-
-                var now = Environment.TickCount64;
-                allowance = Math.Min(options.MaxMessagesPerSecond * 2.0, allowance + ((now - lastRefill) / 1000.0 * options.MaxMessagesPerSecond));
-                lastRefill = now;
-                if (allowance < 1)
+                var buffer = ArrayPool<byte>.Shared.Rent(options.MaxMessageBytes);
+                try
                 {
-                    Abort(WebSocketCloseStatus.PolicyViolation, "too many messages");
-                    return;
-                }
-                allowance--;
+                    if (await ReadMessageAsync(buffer, ct) is not { } message)
+                    {
+                        return;
+                    }
 
-                if (result.MessageType == WebSocketMessageType.Binary)
-                {
-                    SendError("bad_request", "Messages are JSON text frames.");
-                    continue;
+                    var now = Environment.TickCount64;
+                    allowance = Math.Min(options.MaxMessagesPerSecond * 2.0, allowance + ((now - lastRefill) / 1000.0 * options.MaxMessagesPerSecond));
+                    lastRefill = now;
+                    if (allowance < 1)
+                    {
+                        Abort(WebSocketCloseStatus.PolicyViolation, "too many messages");
+                        return;
+                    }
+                    allowance--;
+
+                    if (message.Type == WebSocketMessageType.Binary)
+                    {
+                        SendError("bad_request", "Messages are JSON text frames.");
+                        continue;
+                    }
+                    await handle(this, buffer.AsMemory(0, message.Length));
                 }
-                await handle(this, buffer.AsMemory(0, length));
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
             }
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException)
@@ -330,9 +330,32 @@ public sealed partial class Connection : IHubClient
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
             Abort(WebSocketCloseStatus.NormalClosure, "bye");
         }
+    }
+
+    /// <summary>One whole message into <paramref name="buffer"/>, or null when the connection ends (too big, or closed).</summary>
+    private async Task<(WebSocketMessageType Type, int Length)?> ReadMessageAsync(byte[] buffer, CancellationToken ct)
+    {
+        var length = 0;
+        ValueWebSocketReceiveResult result;
+        do
+        {
+            if (length == options.MaxMessageBytes)
+            {
+                Abort(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {options.MaxMessageBytes} bytes");
+                return null;
+            }
+            result = await socket.ReceiveAsync(buffer.AsMemory(length, options.MaxMessageBytes - length), ct);
+            length += result.Count;
+        }
+        while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
+        if (result.MessageType == WebSocketMessageType.Close)
+        {
+            Abort(WebSocketCloseStatus.NormalClosure, "bye");
+            return null;
+        }
+        return (result.MessageType, length);
     }
 }
 
