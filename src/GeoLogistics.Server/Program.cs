@@ -8,6 +8,7 @@ using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Realtime;
 using GeoLogistics.Server.Tenants;
+using GeoLogistics.Server.Tracking;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;
@@ -28,9 +29,9 @@ builder.Services.AddScoped<EventLog>();
 // Dispatch: the committed event feed wakes background workers that book the nearest free driver.
 builder.Services.AddDispatch(builder.Configuration);
 
-// Real time: the event hub over the feed, the JSON WebSocket protocol, driver positions.
+// Real time: the event hub over the feed, the JSON WebSocket protocol; tracking: positions, ETA, routes.
 builder.Services.AddRealtime(builder.Configuration);
-builder.Services.AddSingleton<LocationService>();
+builder.Services.AddTracking(builder.Configuration);
 
 // Auth: HS256 bearer tokens, roles from SPEC §2, login and location throttles.
 builder.Services.AddAuth(builder.Configuration, builder.Environment);
@@ -70,6 +71,7 @@ app.MapOrders();
 app.MapDrivers();
 app.MapEvents();
 app.MapRealtime();
+app.MapTracking();
 
 app.MapOpenApi();
 app.MapScalarApiReference("/docs");

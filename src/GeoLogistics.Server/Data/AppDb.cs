@@ -2,6 +2,7 @@ using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Tenants;
+using GeoLogistics.Server.Tracking;
 using GeoLogistics.Server.Users;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
@@ -20,6 +21,7 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
     public DbSet<Order> Orders => Set<Order>();
     public DbSet<OrderStatusChange> OrderHistory => Set<OrderStatusChange>();
     public DbSet<OrderDecline> OrderDeclines => Set<OrderDecline>();
+    public DbSet<TrackPoint> TrackPoints => Set<TrackPoint>();
     public DbSet<EventRecord> Events => Set<EventRecord>();
     public DbSet<Counter> Counters => Set<Counter>();
     public DbSet<IdempotencyRecord> IdempotencyRecords => Set<IdempotencyRecord>();
@@ -78,6 +80,13 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
         {
             e.HasKey(d => new { d.OrderId, d.DriverId });
             e.HasOne<Order>().WithMany().HasForeignKey(d => d.OrderId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        b.Entity<TrackPoint>(e =>
+        {
+            e.Property(p => p.Leg).HasMaxLength(10);
+            e.HasIndex(p => new { p.OrderId, p.Leg, p.At });
+            e.HasOne<Order>().WithMany().HasForeignKey(p => p.OrderId).OnDelete(DeleteBehavior.Cascade);
         });
 
         b.Entity<OrderStatusChange>(e =>

@@ -56,8 +56,9 @@ public sealed partial class DispatchWorker : BackgroundService
     {
         using var doc = JsonDocument.Parse(orderJson);
         var order = doc.RootElement;
-        return OrdersApi.TryParseStatus(order.GetProperty("status").GetString() ?? "", out var status) &&
-            Enum.TryParse<DispatchWhen>(order.GetProperty("dispatchWhen").GetString(), ignoreCase: true, out var when) &&
+        return order.TryGetProperty("status", out var statusText) && OrdersApi.TryParseStatus(statusText.GetString() ?? "", out var status) &&
+            order.TryGetProperty("dispatchWhen", out var whenText) &&
+            Enum.TryParse<DispatchWhen>(whenText.GetString(), ignoreCase: true, out var when) &&
             OrderLifecycle.IsDispatchable(status, when);
     }
 

@@ -4,6 +4,7 @@ using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Tracking;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
@@ -105,10 +106,19 @@ public static class DriversApi
         return TypedResults.Ok(page.Select(d => d.ToDto(withPhone: caller.Role != Role.Driver || d.Id == caller.DriverId)).ToList());
     }
 
-    private static async Task<IResult> Get(Guid id, Caller caller, AppDb db, CancellationToken ct)
+    private static async Task<IResult> Get(Guid id, Caller caller, AppDb db, Tracker tracker, CancellationToken ct)
     {
         var driver = await db.Drivers.AsNoTracking().VisibleTo(caller).FirstOrDefaultAsync(d => d.Id == id, ct);
-        return driver is null ? Problems.NotFound("The driver") : TypedResults.Ok(driver.ToDto(withPhone: true));
+        if (driver is null)
+        {
+            return Problems.NotFound("The driver");
+        }
+        // The store gets positions at a bounded rate; this node may know a newer one.
+        if (tracker.Latest(id) is { } live && (driver.LocationAt is null || live.At > driver.LocationAt))
+        {
+            (driver.Lat, driver.Lng, driver.Heading, driver.Speed, driver.LocationAt) = (live.Lat, live.Lng, live.Heading, live.Speed, live.At);
+        }
+        return TypedResults.Ok(driver.ToDto(withPhone: true));
     }
 
     private static async Task<IResult> SetStatus(
@@ -160,13 +170,13 @@ public static class DriversApi
         return TypedResults.Ok(driver.ToDto(withPhone: true));
     }
 
-    private static async Task<IResult> PostLocation(LocationRequest request, Caller caller, LocationService locations, HttpContext http, CancellationToken ct)
+    private static async Task<IResult> PostLocation(LocationRequest request, Caller caller, Tracker tracker, HttpContext http, CancellationToken ct)
     {
         if (caller.DriverId is not { } driverId)
         {
             return Problems.Forbidden("Only drivers report locations.");
         }
-        switch (await locations.ReportAsync(driverId, request, ct))
+        switch (await tracker.ReportAsync(driverId, request, ct))
         {
             case LocationOutcome.Invalid invalid:
                 return Problems.Invalid(invalid.Field, invalid.Message);

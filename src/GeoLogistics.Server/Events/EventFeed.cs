@@ -76,7 +76,15 @@ public sealed partial class EventFeed(
             }
             foreach (var consumer in consumers)
             {
-                await consumer(batch, ct);
+                try
+                {
+                    await consumer(batch, ct);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // One consumer's failure must not stall the others, nor the feed on this batch forever.
+                    LogConsumerError(logger, e, batch[0].Seq, batch[^1].Seq);
+                }
             }
             Interlocked.Exchange(ref head, batch[^1].Seq);
         }
@@ -88,6 +96,9 @@ public sealed partial class EventFeed(
         await using var scope = scopes.CreateAsyncScope();
         return await read(scope.ServiceProvider.GetRequiredService<AppDb>());
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A consumer of the event feed failed on seq {First}..{Last}")]
+    private static partial void LogConsumerError(ILogger logger, Exception exception, long first, long last);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Reading the event log failed; retrying")]
     private static partial void LogFeedError(ILogger logger, Exception exception);

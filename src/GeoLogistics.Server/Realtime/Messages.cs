@@ -50,6 +50,16 @@ public sealed record DriverLocation(Guid DriverId, Guid? OrderId, double Lat, do
     public string Type => "driver.location";
 }
 
+public sealed record OrderEta(Guid OrderId, double EtaMinutes, double DistanceKm)
+{
+    public string Type => "order.eta";
+}
+
+public sealed record DriverArriving(Guid OrderId, Guid DriverId, string Leg, double DistanceMeters)
+{
+    public string Type => "order.driver_arriving";
+}
+
 public sealed record OrderConflict(Guid OrderId, int CurrentVersion, int AttemptedVersion, OrderDto Data)
 {
     public string Type => "order.conflict";
@@ -65,4 +75,6 @@ public sealed record OrderConflict(Guid OrderId, int CurrentVersion, int Attempt
 [JsonSerializable(typeof(Authenticated))]
 [JsonSerializable(typeof(DriverLocation))]
 [JsonSerializable(typeof(OrderConflict))]
+[JsonSerializable(typeof(OrderEta))]
+[JsonSerializable(typeof(DriverArriving))]
 public sealed partial class RealtimeJson : JsonSerializerContext;

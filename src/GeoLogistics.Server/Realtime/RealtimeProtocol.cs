@@ -6,6 +6,7 @@ using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Tracking;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -20,7 +21,7 @@ namespace GeoLogistics.Server.Realtime;
 public sealed partial class RealtimeProtocol(
     IServiceScopeFactory scopes,
     EventHub hub,
-    LocationService locations,
+    Tracker tracker,
     IOptionsMonitor<JwtBearerOptions> bearer,
     TimeProvider clock,
     ILogger<RealtimeProtocol> logger)
@@ -329,7 +330,7 @@ public sealed partial class RealtimeProtocol(
         var request = new LocationRequest(
             OptionalNumber(root, "lat"), OptionalNumber(root, "lng"), OptionalNumber(root, "heading"),
             OptionalNumber(root, "speed"), OptionalNumber(root, "accuracy"), recordedAt);
-        switch (await locations.ReportAsync(driverId, request, connection.Aborted))
+        switch (await tracker.ReportAsync(driverId, request, connection.Aborted))
         {
             case LocationOutcome.Invalid invalid:
                 connection.SendError("bad_request", invalid.Message, Detail("field", invalid.Field));

@@ -409,6 +409,41 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                     b.ToTable("Tenants");
                 });
 
+            modelBuilder.Entity("GeoLogistics.Server.Tracking.TrackPoint", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<bool>("Flagged")
+                        .HasColumnType("boolean");
+
+                    b.Property<double>("Lat")
+                        .HasColumnType("double precision");
+
+                    b.Property<string>("Leg")
+                        .IsRequired()
+                        .HasMaxLength(10)
+                        .HasColumnType("character varying(10)");
+
+                    b.Property<double>("Lng")
+                        .HasColumnType("double precision");
+
+                    b.Property<Guid>("OrderId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("OrderId", "Leg", "At");
+
+                    b.ToTable("TrackPoints");
+                });
+
             modelBuilder.Entity("GeoLogistics.Server.Users.User", b =>
                 {
                     b.Property<Guid>("Id")
@@ -484,6 +519,15 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                 {
                     b.HasOne("GeoLogistics.Server.Orders.Order", null)
                         .WithMany("History")
+                        .HasForeignKey("OrderId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("GeoLogistics.Server.Tracking.TrackPoint", b =>
+                {
+                    b.HasOne("GeoLogistics.Server.Orders.Order", null)
+                        .WithMany()
                         .HasForeignKey("OrderId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();

@@ -402,6 +402,39 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                     b.ToTable("Tenants");
                 });
 
+            modelBuilder.Entity("GeoLogistics.Server.Tracking.TrackPoint", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("At")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("Flagged")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double>("Lat")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("Leg")
+                        .IsRequired()
+                        .HasMaxLength(10)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double>("Lng")
+                        .HasColumnType("REAL");
+
+                    b.Property<Guid>("OrderId")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("OrderId", "Leg", "At");
+
+                    b.ToTable("TrackPoints");
+                });
+
             modelBuilder.Entity("GeoLogistics.Server.Users.User", b =>
                 {
                     b.Property<Guid>("Id")
@@ -477,6 +510,15 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                 {
                     b.HasOne("GeoLogistics.Server.Orders.Order", null)
                         .WithMany("History")
+                        .HasForeignKey("OrderId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("GeoLogistics.Server.Tracking.TrackPoint", b =>
+                {
+                    b.HasOne("GeoLogistics.Server.Orders.Order", null)
+                        .WithMany()
                         .HasForeignKey("OrderId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();

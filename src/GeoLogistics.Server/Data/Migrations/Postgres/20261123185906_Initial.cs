@@ -188,6 +188,30 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "TrackPoints",
+                columns: table => new
+                {
+                    Id = table.Column<long>(type: "bigint", nullable: false)
+                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
+                    OrderId = table.Column<Guid>(type: "uuid", nullable: false),
+                    Leg = table.Column<string>(type: "character varying(10)", maxLength: 10, nullable: false),
+                    Lat = table.Column<double>(type: "double precision", nullable: false),
+                    Lng = table.Column<double>(type: "double precision", nullable: false),
+                    At = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    Flagged = table.Column<bool>(type: "boolean", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_TrackPoints", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_TrackPoints_Orders_OrderId",
+                        column: x => x.OrderId,
+                        principalTable: "Orders",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "Drivers",
                 columns: table => new
                 {
@@ -322,6 +346,11 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                 unique: true);
 
             migrationBuilder.CreateIndex(
+                name: "IX_TrackPoints_OrderId_Leg_At",
+                table: "TrackPoints",
+                columns: new[] { "OrderId", "Leg", "At" });
+
+            migrationBuilder.CreateIndex(
                 name: "IX_Users_Email",
                 table: "Users",
                 column: "Email",
@@ -353,6 +382,9 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
 
             migrationBuilder.DropTable(
                 name: "OrderHistory");
+
+            migrationBuilder.DropTable(
+                name: "TrackPoints");
 
             migrationBuilder.DropTable(
                 name: "Users");

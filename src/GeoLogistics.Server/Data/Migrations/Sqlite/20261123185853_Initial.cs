@@ -187,6 +187,30 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "TrackPoints",
+                columns: table => new
+                {
+                    Id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    OrderId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    Leg = table.Column<string>(type: "TEXT", maxLength: 10, nullable: false),
+                    Lat = table.Column<double>(type: "REAL", nullable: false),
+                    Lng = table.Column<double>(type: "REAL", nullable: false),
+                    At = table.Column<long>(type: "INTEGER", nullable: false),
+                    Flagged = table.Column<bool>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_TrackPoints", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_TrackPoints_Orders_OrderId",
+                        column: x => x.OrderId,
+                        principalTable: "Orders",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "Drivers",
                 columns: table => new
                 {
@@ -321,6 +345,11 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                 unique: true);
 
             migrationBuilder.CreateIndex(
+                name: "IX_TrackPoints_OrderId_Leg_At",
+                table: "TrackPoints",
+                columns: new[] { "OrderId", "Leg", "At" });
+
+            migrationBuilder.CreateIndex(
                 name: "IX_Users_Email",
                 table: "Users",
                 column: "Email",
@@ -352,6 +381,9 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
 
             migrationBuilder.DropTable(
                 name: "OrderHistory");
+
+            migrationBuilder.DropTable(
+                name: "TrackPoints");
 
             migrationBuilder.DropTable(
                 name: "Users");

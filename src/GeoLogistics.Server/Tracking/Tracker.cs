@@ -1,0 +1,409 @@
+using System.Collections.Concurrent;
+using System.Threading.RateLimiting;
+using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Dispatch;
+using GeoLogistics.Server.Drivers;
+using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Realtime;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace GeoLogistics.Server.Tracking;
+
+/// <summary>
+/// Where a driver's positions go, over REST or the socket (docs/adr/0005): one rate limit per driver, one set of
+/// checks, the latest position in memory, the store at a bounded rate, the active leg's track in batches, and the
+/// volatile <c>driver.location</c>, <c>order.eta</c> and <c>order.driver_arriving</c> to whoever may see them.
+/// A position over the rate is dropped before it costs anything.
+/// </summary>
+public sealed class Tracker(
+    IServiceScopeFactory scopes,
+    EventHub hub,
+    ActiveOrders activeOrders,
+    IEtaEstimator eta,
+    IOptions<TrackingOptions> trackingOptions,
+    IOptions<AuthOptions> authOptions,
+    TimeProvider clock) : IDisposable
+{
+    private static readonly TimeSpan MaxFutureSkew = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan MaxLiveAge = TimeSpan.FromMinutes(10);
+
+    private readonly TrackingOptions options = trackingOptions.Value;
+    private readonly ConcurrentDictionary<Guid, DriverState> drivers = new();
+    private readonly ConcurrentQueue<TrackPoint> pendingPoints = new();
+    private readonly ConcurrentDictionary<Guid, double> pendingEtas = new();
+    private int pendingPointCount;
+    private long droppedPoints;
+
+    private readonly PartitionedRateLimiter<Guid> limiter = PartitionedRateLimiter.Create<Guid, Guid>(driver =>
+        RateLimitPartition.GetTokenBucketLimiter(driver, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = authOptions.Value.LocationUpdatesPerSecond,
+            TokensPerPeriod = authOptions.Value.LocationUpdatesPerSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = 0,
+        }));
+
+    private sealed class DriverState
+    {
+        public Position? Latest;
+        public double? RecentSpeed;
+        public DateTimeOffset StoredAt = DateTimeOffset.MinValue;
+        public bool Dirty;
+        public Guid? EtaOrder;
+        public double? LastEta;
+        public readonly HashSet<(Guid, string)> Arrived = [];
+        public Guid? Fleet;
+        public bool FleetKnown;
+    }
+
+    public long DroppedTrackPoints => Interlocked.Read(ref droppedPoints);
+
+    /// <summary>The newest position this node has for the driver, or null.</summary>
+    public Position? Latest(Guid driverId) => drivers.TryGetValue(driverId, out var s) ? Volatile.Read(ref s.Latest) : null;
+
+    /// <summary>Track points of an order's leg not yet written to the store.</summary>
+    public IReadOnlyList<RoutePoint> PendingPoints(Guid orderId, string leg) =>
+        [.. pendingPoints.Where(p => p.OrderId == orderId && p.Leg == leg).Select(p => new RoutePoint(p.Lat, p.Lng, p.At, p.Flagged))];
+
+    /// <summary>The last ETA sent for the order, or null.</summary>
+    public double? LastEta(Guid orderId) =>
+        drivers.Values.FirstOrDefault(s => s.EtaOrder == orderId)?.LastEta;
+
+    /// <summary>Ranges, and no NaN or infinity (which JSON cannot carry, but a client library might still produce).</summary>
+    public static LocationOutcome.Invalid? Check(LocationRequest r, string prefix = "")
+    {
+        if (r.Lat is not { } lat || !double.IsFinite(lat) || lat is < -90 or > 90)
+        {
+            return new($"{prefix}lat", "lat is a number from -90 to 90.");
+        }
+        if (r.Lng is not { } lng || !double.IsFinite(lng) || lng is < -180 or > 180)
+        {
+            return new($"{prefix}lng", "lng is a number from -180 to 180.");
+        }
+        if (r.Heading is { } heading && (!double.IsFinite(heading) || heading is < 0 or > 360))
+        {
+            return new($"{prefix}heading", "heading is degrees from 0 to 360.");
+        }
+        if (r.Speed is { } speed && (!double.IsFinite(speed) || speed is < 0 or > 100))
+        {
+            return new($"{prefix}speed", "speed is metres per second from 0 to 100.");
+        }
+        if (r.Accuracy is { } accuracy && (!double.IsFinite(accuracy) || accuracy is < 0 or > 100_000))
+        {
+            return new($"{prefix}accuracy", "accuracy is metres from 0 to 100000.");
+        }
+        return null;
+    }
+
+    /// <summary>A live position: within 30 s ahead of the server's clock and 10 minutes behind it.</summary>
+    public async Task<LocationOutcome> ReportAsync(Guid driverId, LocationRequest request, CancellationToken ct)
+    {
+        if (Check(request) is { } invalid)
+        {
+            return invalid;
+        }
+        var now = clock.Now();
+        var at = request.RecordedAt is { } recorded ? Timestamps.Truncate(recorded) : now;
+        if (at > now + MaxFutureSkew)
+        {
+            return new LocationOutcome.Invalid("recordedAt", "recordedAt is in the future.");
+        }
+        if (at < now - MaxLiveAge)
+        {
+            return new LocationOutcome.Invalid("recordedAt", $"recordedAt is older than {MaxLiveAge.TotalMinutes:0} minutes; upload older positions as a batch.");
+        }
+        if (!Acquire(driverId, out var retryAfter))
+        {
+            return new LocationOutcome.RateLimited(retryAfter);
+        }
+        await AcceptAsync(driverId, request, at, ct);
+        return new LocationOutcome.Accepted();
+    }
+
+    /// <summary>
+    /// Positions buffered while offline: sorted by time, each goes into the active leg's history; only one newer than
+    /// the newest known moves the live position. The batch costs one token of the rate.
+    /// </summary>
+    public async Task<LocationOutcome> ReportBatchAsync(Guid driverId, IReadOnlyList<LocationRequest> batch, CancellationToken ct)
+    {
+        if (batch.Count == 0 || batch.Count > options.MaxBatchPositions)
+        {
+            return new LocationOutcome.Invalid("positions", $"Send 1 to {options.MaxBatchPositions} positions.");
+        }
+        var now = clock.Now();
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (Check(batch[i], $"positions[{i}].") is { } invalid)
+            {
+                return invalid;
+            }
+            if (batch[i].RecordedAt is not { } at || at > now + MaxFutureSkew || at < now - options.MaxBatchAge)
+            {
+                return new LocationOutcome.Invalid($"positions[{i}].recordedAt",
+                    $"Each position needs its recordedAt, at most {options.MaxBatchAge.TotalHours:0} hours old and not in the future.");
+            }
+        }
+        if (!Acquire(driverId, out var retryAfter))
+        {
+            return new LocationOutcome.RateLimited(retryAfter);
+        }
+        foreach (var position in batch.OrderBy(p => p.RecordedAt))
+        {
+            await AcceptAsync(driverId, position, Timestamps.Truncate(position.RecordedAt!.Value), ct);
+        }
+        return new LocationOutcome.Accepted();
+    }
+
+    private bool Acquire(Guid driverId, out TimeSpan retryAfter)
+    {
+        using var lease = limiter.AttemptAcquire(driverId);
+        retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
+        return lease.IsAcquired;
+    }
+
+    private async Task AcceptAsync(Guid driverId, LocationRequest request, DateTimeOffset at, CancellationToken ct)
+    {
+        var state = drivers.GetOrAdd(driverId, _ => new DriverState());
+        var fleet = await FleetAsync(driverId, state, ct);
+        var now = clock.Now();
+        Position position;
+        bool live, writeThrough = false;
+        lock (state)
+        {
+            var previous = state.Latest;
+            var flagged = previous is not null && IsJump(previous, request, at);
+            position = new Position(request.Lat!.Value, request.Lng!.Value, request.Heading, request.Speed, at, flagged);
+            live = previous is null || at > previous.At;
+            if (live)
+            {
+                if (!flagged)
+                {
+                    var measured = request.Speed ?? (previous is null ? null : SpeedBetween(previous, position));
+                    state.RecentSpeed = measured is { } m ? (state.RecentSpeed is { } r ? (0.7 * r) + (0.3 * m) : m) : state.RecentSpeed;
+                }
+                Volatile.Write(ref state.Latest, position);
+                // The store gets a driver's position at most once per interval; the writer flushes the rest.
+                if (now - state.StoredAt >= options.StoreInterval)
+                {
+                    state.StoredAt = now;
+                    state.Dirty = false;
+                    writeThrough = true;
+                }
+                else
+                {
+                    state.Dirty = true;
+                }
+            }
+        }
+        if (writeThrough)
+        {
+            await StoreAsync(driverId, position, ct);
+        }
+
+        var order = activeOrders.OfDriver(driverId);
+        if (order is not null)
+        {
+            AddTrackPoint(new TrackPoint { OrderId = order.OrderId, Leg = order.Leg, Lat = position.Lat, Lng = position.Lng, At = at, Flagged = position.Flagged });
+        }
+        if (!live)
+        {
+            return;
+        }
+        hub.Publish(EventHub.Volatile(
+            new DriverLocation(driverId, order?.OrderId, position.Lat, position.Lng, position.Heading, position.Speed, at),
+            RealtimeJson.Default.DriverLocation, "driver.location",
+            order?.TenantId ?? fleet, order?.OrderId, driverId, order?.CustomerId));
+        if (order is not null && !position.Flagged)
+        {
+            Announce(order, state, position);
+        }
+    }
+
+    /// <summary>ETA when it moved by a step or more; arrival once per leg.</summary>
+    private void Announce(ActiveOrder order, DriverState state, Position position)
+    {
+        var (lat, lng) = order.Target;
+        var distanceKm = GeoGrid.DistanceKm(position.Lat, position.Lng, lat, lng);
+        var minutes = eta.Minutes(distanceKm, state.RecentSpeed);
+        bool sendEta, arriving;
+        lock (state)
+        {
+            if (state.EtaOrder != order.OrderId)
+            {
+                state.EtaOrder = order.OrderId;
+                state.LastEta = null;
+            }
+            sendEta = state.LastEta is not { } last || Math.Abs(last - minutes) >= options.EtaStepMinutes;
+            if (sendEta)
+            {
+                state.LastEta = minutes;
+            }
+            arriving = distanceKm * 1000 <= options.ArrivalRadiusMeters && state.Arrived.Add((order.OrderId, order.Leg));
+        }
+        if (sendEta)
+        {
+            pendingEtas[order.OrderId] = minutes;
+            hub.Publish(EventHub.Volatile(new OrderEta(order.OrderId, minutes, Math.Round(distanceKm, 3)), RealtimeJson.Default.OrderEta, "order.eta",
+                order.TenantId, order.OrderId, order.DriverId, order.CustomerId));
+        }
+        if (arriving)
+        {
+            hub.Publish(EventHub.Volatile(new DriverArriving(order.OrderId, order.DriverId, order.Leg, Math.Round(distanceKm * 1000)),
+                RealtimeJson.Default.DriverArriving, "order.driver_arriving", order.TenantId, order.OrderId, order.DriverId, order.CustomerId));
+        }
+    }
+
+    private bool IsJump(Position previous, LocationRequest next, DateTimeOffset at)
+    {
+        var seconds = Math.Abs((at - previous.At).TotalSeconds);
+        var meters = GeoGrid.DistanceKm(previous.Lat, previous.Lng, next.Lat!.Value, next.Lng!.Value) * 1000;
+        return meters > options.MaxSpeedMps * Math.Max(seconds, 1);
+    }
+
+    private static double? SpeedBetween(Position a, Position b)
+    {
+        var seconds = (b.At - a.At).TotalSeconds;
+        return seconds <= 0 ? null : GeoGrid.DistanceKm(a.Lat, a.Lng, b.Lat, b.Lng) * 1000 / seconds;
+    }
+
+    private void AddTrackPoint(TrackPoint point)
+    {
+        if (Interlocked.Increment(ref pendingPointCount) > options.MaxPendingTrackPoints)
+        {
+            Interlocked.Decrement(ref pendingPointCount);
+            Interlocked.Increment(ref droppedPoints);
+            return;
+        }
+        pendingPoints.Enqueue(point);
+    }
+
+    /// <summary>Who may see a driver with no order: admins and its own fleet's dispatchers. Read once per driver.</summary>
+    private async Task<Guid?> FleetAsync(Guid driverId, DriverState state, CancellationToken ct)
+    {
+        if (state.FleetKnown)
+        {
+            return state.Fleet;
+        }
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+        state.Fleet = await db.Drivers.Where(d => d.Id == driverId).Select(d => d.TenantId).FirstOrDefaultAsync(ct);
+        state.FleetKnown = true;
+        return state.Fleet;
+    }
+
+    private async Task StoreAsync(Guid driverId, Position p, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        await StoreAsync(scope.ServiceProvider.GetRequiredService<AppDb>(), driverId, p, ct);
+    }
+
+    /// <summary>One statement, no version bump: a position never conflicts with a booking, and an older one never wins.</summary>
+    private static Task<int> StoreAsync(AppDb db, Guid driverId, Position p, CancellationToken ct) =>
+        db.Drivers
+            .Where(d => d.Id == driverId && (d.LocationAt == null || d.LocationAt < p.At))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Lat, p.Lat)
+                .SetProperty(d => d.Lng, p.Lng)
+                .SetProperty(d => d.Heading, p.Heading)
+                .SetProperty(d => d.Speed, p.Speed)
+                .SetProperty(d => d.LocationAt, p.At)
+                .SetProperty(d => d.Cell, GeoGrid.CellOf(p.Lat, p.Lng)), ct);
+
+    /// <summary>Writes what waited: the latest positions not yet stored, the track points, the ETAs. One transaction.</summary>
+    public async Task FlushAsync(CancellationToken ct)
+    {
+        var positions = new List<(Guid, Position)>();
+        foreach (var (driverId, state) in drivers)
+        {
+            lock (state)
+            {
+                if (state.Dirty && state.Latest is { } latest)
+                {
+                    positions.Add((driverId, latest));
+                    state.Dirty = false;
+                    state.StoredAt = clock.Now();
+                }
+            }
+        }
+        var points = new List<TrackPoint>();
+        while (pendingPoints.TryDequeue(out var point))
+        {
+            Interlocked.Decrement(ref pendingPointCount);
+            points.Add(point);
+        }
+        var etas = new List<(Guid, double)>();
+        foreach (var orderId in pendingEtas.Keys)
+        {
+            if (pendingEtas.TryRemove(orderId, out var minutes))
+            {
+                etas.Add((orderId, minutes));
+            }
+        }
+        if (positions.Count == 0 && points.Count == 0 && etas.Count == 0)
+        {
+            return;
+        }
+
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        foreach (var (driverId, position) in positions)
+        {
+            await StoreAsync(db, driverId, position, ct);
+        }
+        foreach (var (orderId, minutes) in etas)
+        {
+            await db.Orders.Where(o => o.Id == orderId).ExecuteUpdateAsync(s => s.SetProperty(o => o.EtaMinutes, minutes), ct);
+        }
+        // Points of an order deleted meanwhile have nothing to belong to.
+        var orderIds = points.Select(p => p.OrderId).Distinct().ToList();
+        var existing = await db.Orders.Where(o => orderIds.Contains(o.Id)).Select(o => o.Id).ToListAsync(ct);
+        db.TrackPoints.AddRange(points.Where(p => existing.Contains(p.OrderId)));
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+    }
+
+    public void Dispose() => limiter.Dispose();
+}
+
+/// <summary>Flushes the tracker every <see cref="TrackingOptions.StoreInterval"/>, and once more on shutdown.</summary>
+public sealed partial class TrackWriter(Tracker tracker, IOptions<TrackingOptions> options, ILogger<TrackWriter> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.StoreInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                await FlushSafelyAsync(stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        await FlushSafelyAsync(cancellationToken);
+    }
+
+    private async Task FlushSafelyAsync(CancellationToken ct)
+    {
+        try
+        {
+            await tracker.FlushAsync(ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogFlushFailed(logger, e);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Writing positions and tracks to the store failed; the next flush writes newer ones")]
+    private static partial void LogFlushFailed(ILogger logger, Exception exception);
+}
