@@ -1,0 +1,223 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using GeoLogistics.Server.Orders;
+using GeoLogistics.Tests.Support;
+using Microsoft.EntityFrameworkCore;
+
+namespace GeoLogistics.Tests.Tracking;
+
+public class TrackingTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private const double PickupLat = 52.3700;
+    private const double PickupLng = 4.8900;
+
+    private static string Type(JsonElement m) => m.GetProperty("type").GetString()!;
+
+    /// <summary>A customer's order at Demo Hospital, assigned by hand to driver 1, who is online.</summary>
+    private static async Task<(OrderDto Order, Guid DriverId, HttpClient Driver)> AssignedOrderAsync(TestApp app)
+    {
+        var hospital = await app.TenantAsync("Demo Hospital");
+        var order = await (await (await app.CustomerAsync()).PostAsJsonAsync("/api/orders", new
+        {
+            tenantId = hospital.Id,
+            pickup = new { lat = PickupLat, lng = PickupLng, address = "Pickup" },
+            dropoff = new { lat = 52.3500, lng = 4.9100, address = "Dropoff" },
+        }, Ct)).ReadAsync<OrderDto>();
+        var driverId = (await app.DriverRecordAsync(1)).Id;
+        var driver = await app.DriverAsync(1);
+        (await driver.PostAsJsonAsync("/api/drivers/me/status", new { online = true }, Ct)).EnsureSuccessStatusCode();
+        var assigned = await (await app.DispatcherAsync()).PostAsJsonAsync($"/api/orders/{order.Id}/assign", new { driverId }, Ct);
+        Assert.Equal(HttpStatusCode.OK, assigned.StatusCode);
+        return (order, driverId, driver);
+    }
+
+    private static async Task<WsClient> WatchAsync(TestApp app, string email, string topic)
+    {
+        var client = await WsClient.ConnectAsync(app.ServerUri, await app.TokenForAsync(email), Ct);
+        Assert.Equal("connection_ack", Type(await client.NextAsync()));
+        await client.SendAsync(new { type = "subscribe", topic }, Ct);
+        var answer = await client.NextAsync();
+        Assert.True(Type(answer) == "subscribed", answer.ToString());
+        return client;
+    }
+
+    private static Task<HttpResponseMessage> PostPosition(HttpClient driver, double lat, double lng, DateTimeOffset at, double? speed = null) =>
+        driver.PostAsJsonAsync("/api/drivers/me/location", new { lat, lng, speed, recordedAt = at }, Ct);
+
+    [Fact]
+    public async Task A_customer_watches_the_driver_come_closer_arrive_once_and_deliver()
+    {
+        await using var app = await TestApp.StartAsync();
+        var (order, driverId, driver) = await AssignedOrderAsync(app);
+        await using var customer = await WatchAsync(app, "customer@demo.test", $"order:{order.Id}");
+        await using var otherTenant = await WatchAsync(app, "dispatcher2@demo.test", "drivers");
+        var start = DateTimeOffset.UtcNow.AddSeconds(-200);
+
+        // About 2 km south of the pickup, 250 m closer every 20 s (12.5 m/s), the last two within the arrival radius.
+        var steps = new[] { 0.0180, 0.0157, 0.0135, 0.0112, 0.0090, 0.0067, 0.0045, 0.0022, 0.0008, 0.0002 };
+        for (var i = 0; i < steps.Length; i++)
+        {
+            var posted = await PostPosition(driver, PickupLat - steps[i], PickupLng, start.AddSeconds(i * 20));
+            Assert.Equal(HttpStatusCode.Accepted, posted.StatusCode);
+        }
+        var seen = await customer.UntilAsync(all => all.Count(m => Type(m) == "driver.location") == steps.Length);
+        await Task.Delay(200, Ct);
+        seen.AddRange(customer.Drain());
+
+        Assert.All(seen.Where(m => Type(m) == "driver.location"), m => Assert.Equal(driverId, m.GetProperty("driverId").GetGuid()));
+        var etas = seen.Where(m => Type(m) == "order.eta").Select(m => m.GetProperty("etaMinutes").GetDouble()).ToList();
+        Assert.True(etas.Count >= 3, $"{etas.Count} ETAs");
+        Assert.Equal(etas.OrderDescending(), etas);
+        var arriving = Assert.Single(seen, m => Type(m) == "order.driver_arriving");
+        Assert.Equal("pickup", arriving.GetProperty("leg").GetString());
+
+        foreach (var status in new[] { "PICKED_UP", "IN_TRANSIT", "DELIVERED" })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await driver.PostAsJsonAsync($"/api/orders/{order.Id}/status", new { status }, Ct)).StatusCode);
+        }
+        var transitions = await customer.UntilAsync(all => all.Count(m => Type(m) == "order.status_changed") == 3);
+        Assert.Equal(["PICKED_UP", "IN_TRANSIT", "DELIVERED"], transitions.Where(m => Type(m) == "order.status_changed")
+            .Select(m => m.GetProperty("data").GetProperty("status").GetString()));
+        var history = (await (await app.CustomerAsync()).GetFromJsonAsync<OrderDto>($"/api/orders/{order.Id}", TestApp.Json, Ct))!.History!;
+        Assert.Equal([OrderStatus.Pending, OrderStatus.Assigned, OrderStatus.PickedUp, OrderStatus.InTransit, OrderStatus.Delivered], history.Select(h => h.Status));
+        Assert.Equal("driver1@demo.test", history[^1].Actor.Email);
+        Assert.Empty(otherTenant.Drain());
+    }
+
+    [Fact]
+    public async Task Another_customer_and_another_tenants_dispatcher_receive_nothing_of_the_drive()
+    {
+        await using var app = await TestApp.StartAsync();
+        var (order, _, driver) = await AssignedOrderAsync(app);
+        await using var kitchen = await WatchAsync(app, "dispatcher2@demo.test", "drivers");
+        await kitchen.SendAsync(new { type = "subscribe", topic = "orders" }, Ct);
+        Assert.Equal("subscribed", Type(await kitchen.NextAsync()));
+        var kitchenTenant = await app.TenantAsync("Second Kitchen");
+        var admin = await app.AdminAsync();
+        await admin.PostAsJsonAsync("/api/users", new { email = "other@demo.test", password = "other-password", role = "customer" }, Ct);
+        await using var otherCustomer = await WatchAsync(app, "other@demo.test", "drivers");
+        await otherCustomer.SendAsync(new { type = "subscribe", topic = $"order:{order.Id}" }, Ct);
+        Assert.Equal("forbidden", (await otherCustomer.NextAsync("error")).GetProperty("code").GetString());
+        await using var hospital = await WatchAsync(app, "dispatcher@demo.test", "drivers");
+
+        for (var i = 0; i < 3; i++)
+        {
+            await PostPosition(driver, PickupLat - 0.01 + (i * 0.001), PickupLng, DateTimeOffset.UtcNow.AddSeconds(-30 + (i * 10)));
+        }
+
+        Assert.Equal(3, (await hospital.UntilAsync(all => all.Count(m => Type(m) == "driver.location") == 3)).Count(m => Type(m) == "driver.location"));
+        await Task.Delay(300, Ct);
+        Assert.Empty(kitchen.Drain());
+        Assert.Empty(otherCustomer.Drain());
+        Assert.Equal(HttpStatusCode.NotFound, (await (await app.Dispatcher2Async()).GetAsync($"/api/orders/{order.Id}/tracking", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await (await app.ClientForAsync("other@demo.test")).GetAsync($"/api/orders/{order.Id}/tracking", Ct)).StatusCode);
+        Assert.NotEqual(Guid.Empty, kitchenTenant.Id);
+    }
+
+    [Fact]
+    public async Task The_tracking_view_tells_what_the_events_told()
+    {
+        await using var app = await TestApp.StartAsync();
+        var (order, driverId, driver) = await AssignedOrderAsync(app);
+        await using var customer = await WatchAsync(app, "customer@demo.test", $"order:{order.Id}");
+        var start = DateTimeOffset.UtcNow.AddSeconds(-60);
+        await PostPosition(driver, PickupLat - 0.02, PickupLng, start);
+        await PostPosition(driver, PickupLat - 0.015, PickupLng, start.AddSeconds(30));
+        var seen = await customer.UntilAsync(all => all.Count(m => Type(m) == "driver.location") == 2);
+        await Task.Delay(200, Ct);
+        seen.AddRange(customer.Drain());
+        var lastLocation = seen.Last(m => Type(m) == "driver.location");
+        var lastEta = seen.Last(m => Type(m) == "order.eta");
+
+        var tracking = await (await app.CustomerAsync()).GetFromJsonAsync<JsonElement>($"/api/orders/{order.Id}/tracking", Ct);
+
+        Assert.Equal("ASSIGNED", tracking.GetProperty("status").GetString());
+        Assert.Equal("pickup", tracking.GetProperty("leg").GetString());
+        Assert.Equal(driverId, tracking.GetProperty("driver").GetProperty("id").GetGuid());
+        Assert.Equal("Driver 1", tracking.GetProperty("driver").GetProperty("name").GetString());
+        Assert.False(string.IsNullOrEmpty(tracking.GetProperty("driver").GetProperty("phone").GetString()));
+        var position = tracking.GetProperty("position");
+        Assert.Equal(lastLocation.GetProperty("lat").GetDouble(), position.GetProperty("lat").GetDouble());
+        Assert.Equal(lastLocation.GetProperty("ts").GetString(), position.GetProperty("at").GetString());
+        Assert.InRange(position.GetProperty("ageSeconds").GetDouble(), 25, 120);
+        Assert.Equal(lastEta.GetProperty("etaMinutes").GetDouble(), tracking.GetProperty("etaMinutes").GetDouble());
+        Assert.Equal([PickupLat - 0.02, PickupLat - 0.015], tracking.GetProperty("route").EnumerateArray().Select(p => p.GetProperty("lat").GetDouble()));
+        Assert.Equal(["PENDING", "ASSIGNED"], tracking.GetProperty("history").EnumerateArray().Select(h => h.GetProperty("status").GetString()));
+        Assert.NotEqual(JsonValueKind.Null, tracking.GetProperty("assignedAt").ValueKind);
+    }
+
+    [Fact]
+    public async Task An_impossible_jump_is_kept_flagged_and_moves_no_eta()
+    {
+        await using var app = await TestApp.StartAsync();
+        var (order, _, driver) = await AssignedOrderAsync(app);
+        await using var customer = await WatchAsync(app, "customer@demo.test", $"order:{order.Id}");
+        var start = DateTimeOffset.UtcNow.AddSeconds(-20);
+        await PostPosition(driver, PickupLat - 0.02, PickupLng, start);
+        await customer.NextAsync("order.eta");
+
+        var jump = await PostPosition(driver, PickupLat + 0.5, PickupLng, start.AddSeconds(2)); // 57 km in 2 s
+
+        Assert.Equal(HttpStatusCode.Accepted, jump.StatusCode);
+        Assert.Equal(PickupLat + 0.5, (await customer.NextAsync("driver.location")).GetProperty("lat").GetDouble());
+        await Task.Delay(300, Ct);
+        Assert.DoesNotContain(customer.Drain(), m => Type(m) == "order.eta");
+        var route = (await (await app.DispatcherAsync()).GetFromJsonAsync<JsonElement>($"/api/orders/{order.Id}/tracking", Ct)).GetProperty("route");
+        Assert.Equal([false, true], route.EnumerateArray().Select(p => p.GetProperty("flagged").GetBoolean()));
+    }
+
+    [Fact]
+    public async Task A_flood_above_the_rate_is_cut_before_it_reaches_the_store()
+    {
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?> { ["Auth:LocationUpdatesPerSecond"] = "1" });
+        var (order, driverId, driver) = await AssignedOrderAsync(app);
+        var now = DateTimeOffset.UtcNow;
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => PostPosition(driver, PickupLat - 0.01 + (i * 0.0001), PickupLng, now.AddMilliseconds(-600 + (i * 100)))));
+
+        Assert.Equal(1, answers.Count(a => a.StatusCode == HttpStatusCode.Accepted));
+        Assert.Equal(5, answers.Count(a => a.StatusCode == HttpStatusCode.TooManyRequests));
+        var route = (await (await app.DispatcherAsync()).GetFromJsonAsync<JsonElement>($"/api/orders/{order.Id}/tracking", Ct)).GetProperty("route");
+        Assert.Single(route.EnumerateArray());
+        await Task.Delay(TimeSpan.FromSeconds(2.5), Ct); // one flush interval
+        Assert.Equal(1, await app.WithDbAsync(db => db.TrackPoints.CountAsync(p => p.OrderId == order.Id, Ct)));
+        Assert.Equal(route[0].GetProperty("lat").GetDouble(), (await app.DriverRecordAsync(1)).Lat);
+        Assert.NotEqual(Guid.Empty, driverId);
+    }
+
+    [Fact]
+    public async Task A_late_batch_fills_the_history_without_moving_the_live_position_back()
+    {
+        await using var app = await TestApp.StartAsync();
+        var (order, driverId, driver) = await AssignedOrderAsync(app);
+        var now = DateTimeOffset.UtcNow;
+        Assert.Equal(HttpStatusCode.Accepted, (await PostPosition(driver, PickupLat - 0.001, PickupLng, now)).StatusCode);
+
+        var batch = await driver.PostAsJsonAsync("/api/drivers/me/locations", new
+        {
+            positions = new[]
+            {
+                new { lat = PickupLat - 0.004, lng = PickupLng, recordedAt = now.AddMinutes(-2) },
+                new { lat = PickupLat - 0.006, lng = PickupLng, recordedAt = now.AddMinutes(-4) },
+                new { lat = PickupLat - 0.002, lng = PickupLng, recordedAt = now.AddMinutes(-1) },
+            },
+        }, Ct);
+        var badBatch = await driver.PostAsJsonAsync("/api/drivers/me/locations", new
+        {
+            positions = new object[] { new { lat = 52.0, lng = 4.0, recordedAt = now.AddMinutes(-1) }, new { lat = 91.0, lng = 4.0, recordedAt = now } },
+        }, Ct);
+
+        Assert.Equal(HttpStatusCode.Accepted, batch.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, badBatch.StatusCode);
+        Assert.True((await badBatch.ReadJsonAsync()).GetProperty("errors").TryGetProperty("positions[1].lat", out _));
+        var tracking = await (await app.DispatcherAsync()).GetFromJsonAsync<JsonElement>($"/api/orders/{order.Id}/tracking", Ct);
+        Assert.Equal(PickupLat - 0.001, tracking.GetProperty("position").GetProperty("lat").GetDouble());
+        Assert.Equal([PickupLat - 0.006, PickupLat - 0.004, PickupLat - 0.002, PickupLat - 0.001],
+            tracking.GetProperty("route").EnumerateArray().Select(p => p.GetProperty("lat").GetDouble()));
+        var stored = await (await app.AdminAsync()).GetFromJsonAsync<JsonElement>($"/api/drivers/{driverId}", Ct);
+        Assert.Equal(PickupLat - 0.001, stored.GetProperty("location").GetProperty("lat").GetDouble());
+    }
+}
