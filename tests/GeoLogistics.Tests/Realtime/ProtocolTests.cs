@@ -144,6 +144,7 @@ public class ProtocolTests
         var driverHttp = await app.DriverAsync(1);
         await driverHttp.PostAsJsonAsync("/api/drivers/me/status", new { online = true }, Ct);
         Assert.Equal(HttpStatusCode.OK, (await (await app.DispatcherAsync()).PostAsJsonAsync($"/api/orders/{order.Id}/assign", new { driverId = driver.Id }, Ct)).StatusCode);
+        await app.WaitForFeedAsync();
 
         await using var customer = await ConnectAsync(app, "customer@demo.test");
         await customer.SendAsync(new { type = "subscribe", topic = $"order:{order.Id}" }, Ct);

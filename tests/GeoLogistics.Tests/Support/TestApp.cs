@@ -146,6 +146,21 @@ public sealed class TestApp : WebApplicationFactory<Program>
 
     public Task<User> UserAsync(string email) => WithDbAsync(db => db.Users.AsNoTracking().SingleAsync(u => u.Email == email));
 
+    /// <summary>
+    /// Waits until the committed-event feed has handed every committed event to its consumers (the hub, dispatch,
+    /// the active-order map): what a test wrote is then known everywhere in the server, as it soon is in real use.
+    /// </summary>
+    public async Task WaitForFeedAsync()
+    {
+        var feed = Services.GetRequiredService<GeoLogistics.Server.Events.EventFeed>();
+        var head = await WithDbAsync(db => db.Events.MaxAsync(e => (long?)e.Seq)) ?? 0;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (feed.Head < head)
+        {
+            await Task.Delay(10, timeout.Token);
+        }
+    }
+
     /// <summary>Registers a platform driver (or one of <paramref name="fleet"/>), puts it at a place and online.</summary>
     public async Task<Guid> OnlineDriverAsync(string email, double lat, double lng, Guid? fleet = null)
     {

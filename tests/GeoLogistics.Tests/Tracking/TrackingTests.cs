@@ -31,6 +31,7 @@ public class TrackingTests
         (await driver.PostAsJsonAsync("/api/drivers/me/status", new { online = true }, Ct)).EnsureSuccessStatusCode();
         var assigned = await (await app.DispatcherAsync()).PostAsJsonAsync($"/api/orders/{order.Id}/assign", new { driverId }, Ct);
         Assert.Equal(HttpStatusCode.OK, assigned.StatusCode);
+        await app.WaitForFeedAsync();
         return (order, driverId, driver);
     }
 
