@@ -1,0 +1,326 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+
+namespace GeoLogistics.Bench.Harness;
+
+/// <summary>
+/// The server as an operator runs it: <c>dotnet GeoLogistics.Server.dll</c> from the Release build, its own process,
+/// Production environment, a bootstrap admin, on a free loopback port. Limits that would throttle the load
+/// generator itself (login and location rate limits, page sizes) are raised; everything else is the default.
+/// Disposing kills it, and so does the bench process exiting any other way.
+/// </summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    public static readonly IReadOnlyList<BenchOption> Options =
+    [
+        new("no-build", "do not run `dotnet build src/GeoLogistics.Server -c Release` first", IsFlag: true),
+        new("server-output", "echo the server's console output (warnings and errors at the default log level)", IsFlag: true),
+        new("set", "one more server setting as an environment variable, KEY=VALUE (e.g. Dispatch__Workers=8); repeatable", IsRepeatable: true),
+    ];
+
+    private readonly Process process;
+    private readonly LogTail output;
+    private readonly EventHandler killOnExit;
+
+    private ServerProcess(Process process, Uri address, string adminEmail, string adminPassword, LogTail output)
+    {
+        this.process = process;
+        this.output = output;
+        Address = address;
+        AdminEmail = adminEmail;
+        AdminPassword = adminPassword;
+        killOnExit = (_, _) => Kill();
+        AppDomain.CurrentDomain.ProcessExit += killOnExit;
+    }
+
+    public Uri Address { get; }
+
+    public string AdminEmail { get; }
+
+    public string AdminPassword { get; }
+
+    public int Pid => process.Id;
+
+    /// <summary>Warnings and errors the server logged so far.</summary>
+    public (int Warnings, int Errors, IReadOnlyList<string> FirstErrors) LogSummary => output.Summary;
+
+    public static async Task<ServerProcess> StartAsync(BenchArgs args, BenchStore store, CancellationToken ct)
+    {
+        var repo = RepositoryRoot();
+        var project = Path.Combine(repo, "src", "GeoLogistics.Server");
+        if (!args.Has("no-build"))
+        {
+            await BuildAsync(project, ct);
+        }
+        var serverDir = Path.Combine(project, "bin", "Release", "net10.0");
+        var dll = Path.Combine(serverDir, "GeoLogistics.Server.dll");
+        if (!File.Exists(dll))
+        {
+            throw new BenchException($"{dll} does not exist: run `dotnet build src/GeoLogistics.Server -c Release` (or drop --no-build).");
+        }
+
+        var port = FreePort();
+        var adminEmail = "bench@bench.test";
+        var adminPassword = RandomText(18);
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = serverDir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        var env = start.Environment;
+        // Whatever store the calling shell points at is not this run's.
+        foreach (var key in env.Keys.Where(k => k.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            env.Remove(key);
+        }
+        env["ASPNETCORE_ENVIRONMENT"] = "Production";
+        env["Urls"] = $"http://127.0.0.1:{port}";
+        env["Jwt__SigningKey"] = RandomText(48);
+        env["Bootstrap__AdminEmail"] = adminEmail;
+        env["Bootstrap__AdminPassword"] = adminPassword;
+        env["PasswordHasher__IterationCount"] = "1000";
+        env["Auth__LoginAttemptsPerMinute"] = "1000000";
+        env["Auth__LocationUpdatesPerSecond"] = "1000";
+        env["Api__MaxPageSize"] = "1000";
+        env["Dispatch__MaxRadiusKm"] = "15";
+        env["Logging__LogLevel__Default"] = "Warning";
+        foreach (var (key, value) in store.Settings)
+        {
+            env[key] = value;
+        }
+        foreach (var setting in args.All("set"))
+        {
+            if (setting.IndexOf('=', StringComparison.Ordinal) is not (var eq and > 0))
+            {
+                throw new BenchException($"--set takes KEY=VALUE, not '{setting}'.");
+            }
+            env[setting[..eq]] = setting[(eq + 1)..];
+            Console.WriteLine($"== server setting {setting[..eq]}={setting[(eq + 1)..]}");
+        }
+
+        var output = new LogTail(echo: args.Has("server-output"));
+        var process = Process.Start(start) ?? throw new BenchException("dotnet did not start.");
+        // Drain both pipes, or a chatty server blocks on a full one.
+        process.OutputDataReceived += (_, e) => output.Add(e.Data);
+        process.ErrorDataReceived += (_, e) => output.Add(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{port}"), adminEmail, adminPassword, output);
+        try
+        {
+            await server.WaitReadyAsync(ct);
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+        return server;
+    }
+
+    private static async Task BuildAsync(string project, CancellationToken ct)
+    {
+        Console.WriteLine("== dotnet build src/GeoLogistics.Server -c Release");
+        var build = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in (string[])["build", project, "-c", "Release", "--nologo", "-v", "quiet"])
+        {
+            build.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(build) ?? throw new BenchException("dotnet build did not start.");
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+        if (process.ExitCode != 0)
+        {
+            await Console.Error.WriteLineAsync(await stdout);
+            await Console.Error.WriteLineAsync(await stderr);
+            throw new BenchException($"Building the server failed (exit {process.ExitCode}).");
+        }
+    }
+
+    private async Task WaitReadyAsync(CancellationToken ct)
+    {
+        using var http = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(120))
+        {
+            if (process.HasExited)
+            {
+                throw new BenchException($"The server exited with {process.ExitCode} before it was ready:{Environment.NewLine}{output.Tail(40)}");
+            }
+            try
+            {
+                using var response = await http.GetAsync(new Uri("/health/ready", UriKind.Relative), ct);
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+            {
+            }
+            await Task.Delay(100, ct);
+        }
+        throw new BenchException($"The server was not ready within 120 s:{Environment.NewLine}{output.Tail(40)}");
+    }
+
+    /// <summary>Peak resident set (VmHWM) and CPU time so far, from /proc; nulls where /proc is not there.</summary>
+    public ProcessUsage ReadUsage() => new(ProcFs.PeakWorkingSetKiB(process.Id), ProcFs.Stat(process.Id)?.CpuSeconds);
+
+    /// <summary>Throws with the server's last output if it died.</summary>
+    public void EnsureRunning()
+    {
+        if (process.HasExited)
+        {
+            throw new BenchException($"The server exited with {process.ExitCode}:{Environment.NewLine}{output.Tail(40)}");
+        }
+    }
+
+    private void Kill()
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        AppDomain.CurrentDomain.ProcessExit -= killOnExit;
+        Kill();
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await process.WaitForExitAsync(wait.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            await Console.Error.WriteLineAsync($"warning: server process {process.Id} did not exit within 10 s of SIGKILL.");
+        }
+        process.Dispose();
+    }
+
+    private static string RepositoryRoot()
+    {
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "GeoLogistics.slnx")))
+                {
+                    return dir.FullName;
+                }
+            }
+        }
+        throw new BenchException("GeoLogistics.slnx not found above the current folder: run the bench from inside the repository.");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>URL-safe random text; <paramref name="bytes"/> random bytes give 4/3 as many characters.</summary>
+    public static string RandomText(int bytes) =>
+        Convert.ToBase64String(RandomNumberGenerator.GetBytes(bytes)).Replace('+', '-').Replace('/', '_').TrimEnd('=');
+}
+
+/// <summary>Peak resident set in KiB and user+system CPU seconds of a process.</summary>
+public sealed record ProcessUsage(long? PeakWorkingSetKiB, double? CpuSeconds);
+
+/// <summary>The server's recent console lines, and a count of what it logged as warnings and errors.</summary>
+internal sealed class LogTail(bool echo)
+{
+    private const int Keep = 200;
+    private readonly Lock gate = new();
+    private readonly Queue<string> lines = new();
+    private readonly List<string> firstErrors = [];
+    private int warnings;
+    private int errors;
+    private int messageLines;
+
+    public void Add(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        if (echo)
+        {
+            Console.Error.WriteLine($"[server] {line}");
+        }
+        lock (gate)
+        {
+            lines.Enqueue(line);
+            if (lines.Count > Keep)
+            {
+                lines.Dequeue();
+            }
+            // The console logger starts an entry with "warn: ", "fail: " or "crit: " and the category; the message follows.
+            if (messageLines > 0 && line.StartsWith(' '))
+            {
+                firstErrors[^1] += " " + line.Trim();
+                messageLines--;
+            }
+            else
+            {
+                messageLines = 0;
+            }
+            if (line.StartsWith("warn:", StringComparison.Ordinal))
+            {
+                warnings++;
+            }
+            else if (line.StartsWith("fail:", StringComparison.Ordinal) || line.StartsWith("crit:", StringComparison.Ordinal))
+            {
+                errors++;
+                if (firstErrors.Count < 5)
+                {
+                    firstErrors.Add(line);
+                    messageLines = 4;
+                }
+            }
+        }
+    }
+
+    public string Tail(int count)
+    {
+        lock (gate)
+        {
+            return string.Join(Environment.NewLine, lines.Skip(Math.Max(0, lines.Count - count)));
+        }
+    }
+
+    public (int, int, IReadOnlyList<string>) Summary
+    {
+        get
+        {
+            lock (gate)
+            {
+                return (warnings, errors, firstErrors.ToList());
+            }
+        }
+    }
+}
