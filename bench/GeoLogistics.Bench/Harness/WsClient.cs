@@ -7,7 +7,7 @@ using System.Text.Json;
 namespace GeoLogistics.Bench.Harness;
 
 /// <summary>The top-level fields of one server message the real-time scenarios look at.</summary>
-public readonly record struct WsMessage(string? Type, string? OrderId, string? DriverId, long? Seq);
+public readonly record struct WsMessage(string? Type, string? OrderId, string? DriverId, long? Seq, double? Lat = null);
 
 /// <summary>
 /// One WebSocket to <c>/api/ws</c>, authenticated with a bearer header: connect (reads <c>connection_ack</c>),
@@ -126,6 +126,7 @@ public sealed class WsClient : IDisposable
     {
         string? type = null, orderId = null, driverId = null;
         long? seq = null;
+        double? lat = null;
         var reader = new Utf8JsonReader(json);
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
         {
@@ -138,6 +139,7 @@ public sealed class WsClient : IDisposable
             var isOrder = name.SequenceEqual("orderId"u8);
             var isDriver = name.SequenceEqual("driverId"u8);
             var isSeq = name.SequenceEqual("seq"u8);
+            var isLat = name.SequenceEqual("lat"u8);
             reader.Read();
             if (reader.TokenType == JsonTokenType.String && (isType || isOrder || isDriver))
             {
@@ -159,12 +161,16 @@ public sealed class WsClient : IDisposable
             {
                 seq = reader.GetInt64();
             }
+            else if (isLat && reader.TokenType == JsonTokenType.Number)
+            {
+                lat = reader.GetDouble();
+            }
             else
             {
                 reader.Skip();
             }
         }
-        return new WsMessage(type, orderId, driverId, seq);
+        return new WsMessage(type, orderId, driverId, seq, lat);
     }
 
     /// <summary>Aborts the socket: the bench does not wait for close handshakes.</summary>
