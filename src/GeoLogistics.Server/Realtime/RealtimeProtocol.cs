@@ -160,17 +160,26 @@ public sealed partial class RealtimeProtocol(
         var head = connection.AddReplaying(new Subscription(id, topic, filters, Pending: []));
         var replayed = 0;
         var upTo = head;
-        if (since is { } after)
+        try
         {
-            var oldest = await db.Events.MinAsync(e => (long?)e.Seq) ?? 0;
-            if (oldest > 1 && after + 1 < oldest)
+            if (since is { } after)
             {
-                connection.Send(new ReplayUnavailable(id, after, oldest), RealtimeJson.Default.ReplayUnavailable);
+                var oldest = await db.Events.MinAsync(e => (long?)e.Seq) ?? 0;
+                if (oldest > 1 && after + 1 < oldest)
+                {
+                    connection.Send(new ReplayUnavailable(id, after, oldest), RealtimeJson.Default.ReplayUnavailable);
+                }
+                else
+                {
+                    replayed = await ReplayAsync(db, connection, caller, topic, filters, after, head);
+                }
             }
-            else
-            {
-                replayed = await ReplayAsync(db, connection, caller, topic, filters, after, head);
-            }
+        }
+        catch
+        {
+            // A replay that failed (the store went away) leaves no half-made subscription holding live events.
+            connection.RemoveSubscription(id);
+            throw;
         }
         connection.GoLive(id, upTo, JsonSerializer.SerializeToUtf8Bytes(
             new Subscribed(id, topic.ToString(), new FiltersDto([.. filters.Statuses.Select(OrdersApi.StatusName)], filters.Kind), replayed),
