@@ -22,8 +22,6 @@ public static class DriversApi
         group.MapGet("/", List).WithName("ListDrivers").WithSummary("Drivers the caller may assign: own fleet and platform fleet.");
         group.MapGet("/{id:guid}", Get).WithName("GetDriver").WithSummary("One driver.");
         group.MapPost("/me/status", SetStatus).WithName("SetDriverStatus").WithSummary("The calling driver goes online or offline.");
-        group.MapPost("/me/location", PostLocation).WithName("PostDriverLocation").WithSummary("The calling driver reports its position.")
-            .Produces(StatusCodes.Status202Accepted);
         return group;
     }
 
@@ -168,24 +166,5 @@ public static class DriversApi
             return Problems.Conflict("Your driver record changed meanwhile (an assignment?); read it and retry.");
         }
         return TypedResults.Ok(driver.ToDto(withPhone: true));
-    }
-
-    private static async Task<IResult> PostLocation(LocationRequest request, Caller caller, Tracker tracker, HttpContext http, CancellationToken ct)
-    {
-        if (caller.DriverId is not { } driverId)
-        {
-            return Problems.Forbidden("Only drivers report locations.");
-        }
-        switch (await tracker.ReportAsync(driverId, request, ct))
-        {
-            case LocationOutcome.Invalid invalid:
-                return Problems.Invalid(invalid.Field, invalid.Message);
-            case LocationOutcome.RateLimited limited:
-                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(limited.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
-                    detail: "Positions above the driver's rate are dropped; retry after the Retry-After delay.");
-            default:
-                return TypedResults.Accepted((string?)null);
-        }
     }
 }

@@ -59,6 +59,10 @@ public static class TrackingApi
         routes.MapGet("/api/orders/{id:guid}/tracking", Get).WithTags("Tracking").WithName("OrderTracking")
             .WithSummary("Where the order is: status, history, driver, last position and its age, ETA, the active leg's route.")
             .RequireAuthorization();
+        routes.MapPost("/api/drivers/me/location", Post).WithTags("Tracking").WithName("PostDriverLocation")
+            .WithSummary("The calling driver reports its position (also over the socket as driver.location).")
+            .RequireAuthorization()
+            .Produces(StatusCodes.Status202Accepted);
         routes.MapPost("/api/drivers/me/locations", PostBatch).WithTags("Tracking").WithName("PostDriverLocations")
             .WithSummary("The calling driver uploads positions buffered while offline: history first, live only if newest.")
             .RequireAuthorization()
@@ -108,20 +112,26 @@ public static class TrackingApi
             order.PickedUpAt, order.InTransitAt, order.DeliveredAt, order.CancelledAt));
     }
 
-    private static async Task<IResult> PostBatch(LocationBatch batch, Caller caller, Tracker tracker, HttpContext http, CancellationToken ct)
+    private static async Task<IResult> Post(LocationRequest request, Caller caller, Tracker tracker, HttpContext http, CancellationToken ct) =>
+        caller.DriverId is { } driverId
+            ? Answer(await tracker.ReportAsync(driverId, request, ct), http)
+            : Problems.Forbidden("Only drivers report locations.");
+
+    private static async Task<IResult> PostBatch(LocationBatch batch, Caller caller, Tracker tracker, HttpContext http, CancellationToken ct) =>
+        caller.DriverId is { } driverId
+            ? Answer(await tracker.ReportBatchAsync(driverId, batch.Positions ?? [], ct), http)
+            : Problems.Forbidden("Only drivers report locations.");
+
+    private static IResult Answer(LocationOutcome outcome, HttpContext http)
     {
-        if (caller.DriverId is not { } driverId)
-        {
-            return Problems.Forbidden("Only drivers report locations.");
-        }
-        switch (await tracker.ReportBatchAsync(driverId, batch.Positions ?? [], ct))
+        switch (outcome)
         {
             case LocationOutcome.Invalid invalid:
                 return Problems.Invalid(invalid.Field, invalid.Message);
             case LocationOutcome.RateLimited limited:
                 http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(limited.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
                 return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
-                    detail: "Retry after the Retry-After delay.");
+                    detail: "Positions above the driver's rate are dropped; retry after the Retry-After delay.");
             default:
                 return TypedResults.Accepted((string?)null);
         }
