@@ -59,6 +59,8 @@ public sealed class DispatchStore(IServiceScopeFactory scopes, IOptions<Dispatch
     }
 
     /// <summary><c>Cell BETWEEN a AND b OR Cell BETWEEN c AND d …</c>: one index range per row of cells.</summary>
+    /// <remarks>The bounds are read from objects, so EF Core sends them as parameters and compiles one query per
+    /// number of rows, not one per search.</remarks>
     private static Expression<Func<Driver, bool>> InCells(IReadOnlyList<(long From, long To)> ranges)
     {
         var driver = Expression.Parameter(typeof(Driver), "d");
@@ -66,13 +68,16 @@ public sealed class DispatchStore(IServiceScopeFactory scopes, IOptions<Dispatch
         Expression? any = null;
         foreach (var (from, to) in ranges)
         {
+            var bounds = Expression.Constant(new CellRange(from, to));
             var inRange = Expression.AndAlso(
-                Expression.GreaterThanOrEqual(cell, Expression.Constant((long?)from, typeof(long?))),
-                Expression.LessThanOrEqual(cell, Expression.Constant((long?)to, typeof(long?))));
+                Expression.GreaterThanOrEqual(cell, Expression.Property(bounds, nameof(CellRange.From))),
+                Expression.LessThanOrEqual(cell, Expression.Property(bounds, nameof(CellRange.To))));
             any = any is null ? inRange : Expression.OrElse(any, inRange);
         }
         return Expression.Lambda<Func<Driver, bool>>(any ?? Expression.Constant(false), driver);
     }
+
+    private sealed record CellRange(long? From, long? To);
 
     public async Task<BookingResult> TryBookAsync(DispatchOrder order, Candidate candidate, CancellationToken ct)
     {

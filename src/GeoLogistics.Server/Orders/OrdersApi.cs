@@ -82,8 +82,15 @@ public static class OrdersApi
         }
 
         var now = clock.Now();
+        long serial;
+        await using (var numbering = await db.Database.BeginTransactionAsync(ct))
+        {
+            // The number in a short transaction of its own: the counter is not held while the order is written
+            // (a failed create leaves a gap in the numbers, which is harmless).
+            serial = await db.TakeAsync(Counter.Orders, 1, ct);
+            await numbering.CommitAsync(ct);
+        }
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var serial = await db.TakeAsync(Counter.Orders, 1, ct);
         var order = new Order
         {
             Id = Guid.CreateVersion7(now),

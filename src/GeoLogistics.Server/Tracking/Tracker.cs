@@ -33,6 +33,8 @@ public sealed class Tracker(
     private readonly ConcurrentDictionary<Guid, DriverState> drivers = new();
     private readonly ConcurrentQueue<TrackPoint> pendingPoints = new();
     private readonly ConcurrentDictionary<Guid, double> pendingEtas = new();
+    // Points taken by a flush stay visible here until its commit, so a reader never finds them in neither place.
+    private IReadOnlyList<TrackPoint> inFlight = [];
     private int pendingPointCount;
     private long droppedPoints;
 
@@ -65,7 +67,8 @@ public sealed class Tracker(
 
     /// <summary>Track points of an order's leg not yet written to the store.</summary>
     public IReadOnlyList<RoutePoint> PendingPoints(Guid orderId, string leg) =>
-        [.. pendingPoints.Where(p => p.OrderId == orderId && p.Leg == leg).Select(p => new RoutePoint(p.Lat, p.Lng, p.At, p.Flagged))];
+        [.. pendingPoints.Concat(Volatile.Read(ref inFlight)).Where(p => p.OrderId == orderId && p.Leg == leg)
+            .Select(p => new RoutePoint(p.Lat, p.Lng, p.At, p.Flagged))];
 
     /// <summary>The last ETA sent for the order, or null.</summary>
     public double? LastEta(Guid orderId) =>
@@ -327,11 +330,13 @@ public sealed class Tracker(
                 }
             }
         }
-        var points = new List<TrackPoint>();
-        while (pendingPoints.TryDequeue(out var point))
+        // Publish first, then dequeue exactly those (the writer is the only consumer, and the queue is FIFO):
+        // for a moment a point is in both places, never in neither.
+        TrackPoint[] points = pendingPoints.ToArray();
+        Volatile.Write(ref inFlight, points);
+        for (var i = 0; i < points.Length && pendingPoints.TryDequeue(out _); i++)
         {
             Interlocked.Decrement(ref pendingPointCount);
-            points.Add(point);
         }
         var etas = new List<(Guid, double)>();
         foreach (var orderId in pendingEtas.Keys)
@@ -341,28 +346,34 @@ public sealed class Tracker(
                 etas.Add((orderId, minutes));
             }
         }
-        if (positions.Count == 0 && points.Count == 0 && etas.Count == 0)
+        try
         {
-            return;
+            if (positions.Count == 0 && points.Length == 0 && etas.Count == 0)
+            {
+                return;
+            }
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            foreach (var (driverId, position) in positions)
+            {
+                await StoreAsync(db, driverId, position, ct);
+            }
+            foreach (var (orderId, minutes) in etas)
+            {
+                await db.Orders.Where(o => o.Id == orderId).ExecuteUpdateAsync(s => s.SetProperty(o => o.EtaMinutes, minutes), ct);
+            }
+            // Points of an order deleted meanwhile have nothing to belong to.
+            var orderIds = points.Select(p => p.OrderId).Distinct().ToList();
+            var existing = await db.Orders.Where(o => orderIds.Contains(o.Id)).Select(o => o.Id).ToListAsync(ct);
+            db.TrackPoints.AddRange(points.Where(p => existing.Contains(p.OrderId)));
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
         }
-
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        foreach (var (driverId, position) in positions)
+        finally
         {
-            await StoreAsync(db, driverId, position, ct);
+            Volatile.Write(ref inFlight, []);
         }
-        foreach (var (orderId, minutes) in etas)
-        {
-            await db.Orders.Where(o => o.Id == orderId).ExecuteUpdateAsync(s => s.SetProperty(o => o.EtaMinutes, minutes), ct);
-        }
-        // Points of an order deleted meanwhile have nothing to belong to.
-        var orderIds = points.Select(p => p.OrderId).Distinct().ToList();
-        var existing = await db.Orders.Where(o => orderIds.Contains(o.Id)).Select(o => o.Id).ToListAsync(ct);
-        db.TrackPoints.AddRange(points.Where(p => existing.Contains(p.OrderId)));
-        await db.SaveChangesAsync(ct);
-        await tx.CommitAsync(ct);
     }
 
     public void Dispose() => limiter.Dispose();
