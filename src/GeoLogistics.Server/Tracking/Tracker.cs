@@ -70,9 +70,9 @@ public sealed class Tracker(
         [.. pendingPoints.Concat(Volatile.Read(ref inFlight)).Where(p => p.OrderId == orderId && p.Leg == leg)
             .Select(p => new RoutePoint(p.Lat, p.Lng, p.At, p.Flagged))];
 
-    /// <summary>The last ETA sent for the order, or null.</summary>
-    public double? LastEta(Guid orderId) =>
-        drivers.Values.FirstOrDefault(s => s.EtaOrder == orderId)?.LastEta;
+    /// <summary>The last ETA sent for the order its driver serves, or null.</summary>
+    public double? LastEta(Guid driverId, Guid orderId) =>
+        drivers.TryGetValue(driverId, out var s) && s.EtaOrder == orderId ? s.LastEta : null;
 
     /// <summary>Ranges, and no NaN or infinity (which JSON cannot carry, but a client library might still produce).</summary>
     public static LocationOutcome.Invalid? Check(LocationRequest r, string prefix = "")

@@ -107,7 +107,7 @@ public static class TrackingApi
         return TypedResults.Ok(new TrackingDto(
             order.Id, order.Number, order.Status, order.Version, order.Pickup.ToDto(), order.Dropoff.ToDto(),
             driver is null ? null : new TrackingDriver(driver.Id, driver.Name, withPhone ? driver.Phone : null),
-            position, active ? tracker.LastEta(order.Id) ?? order.EtaMinutes : null, leg, route, history,
+            position, active && order.DriverId is { } serving ? tracker.LastEta(serving, order.Id) ?? order.EtaMinutes : null, leg, route, history,
             order.CreatedAt, order.UpdatedAt, order.ConfirmedAt, order.AcceptedAt, order.ReadyAt, order.AssignedAt,
             order.PickedUpAt, order.InTransitAt, order.DeliveredAt, order.CancelledAt));
     }
