@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Dashboard;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Drivers;
@@ -55,11 +56,15 @@ builder.WebHost.ConfigureKestrel((context, kestrel) =>
 // Ops: OpenAPI document and reference page, health probes.
 builder.Services.AddOpenApi();
 
+// Dashboard: its scripts and styles from wwwroot/, also when a built (not published) server runs outside Development.
+builder.WebHost.UseStaticWebAssets();
+
 var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();
+app.UseBrowserSessionOriginCheck();
 app.UseAuthorization();
 app.UseRateLimiter();
 app.UseWebSockets();
@@ -77,7 +82,8 @@ app.MapOpenApi();
 app.MapScalarApiReference("/docs");
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
-app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();
+app.MapStaticAssets();
+app.MapDashboard();
 
 await app.RunAsync();
 

@@ -12,8 +12,6 @@ namespace GeoLogistics.Server.Auth;
 public static class AuthSetup
 {
     public const string LoginPolicy = "login";
-    /// <summary>The dashboard's cookie that carries the access token to the WebSocket handshake.</summary>
-    public const string CookieName = "glo_access";
 
     public static IServiceCollection AddAuth(this IServiceCollection services, IConfiguration config, IHostEnvironment env)
     {
@@ -58,22 +56,8 @@ public static class AuthSetup
                     NameClaimType = Caller.EmailClaim,
                     RoleClaimType = Caller.RoleClaim,
                 };
-                bearer.Events = new JwtBearerEvents
-                {
-                    // A browser cannot set headers on a WebSocket handshake: it sends ?access_token= or the
-                    // dashboard's cookie (then its Origin is checked before the upgrade). Only for the socket.
-                    OnMessageReceived = context =>
-                    {
-                        if (context.Request.Path.StartsWithSegments("/api/ws", StringComparison.Ordinal) &&
-                            string.IsNullOrEmpty(context.Request.Headers.Authorization))
-                        {
-                            context.Token = context.Request.Query["access_token"].FirstOrDefault() is { Length: > 0 } fromQuery
-                                ? fromQuery
-                                : context.Request.Cookies[CookieName];
-                        }
-                        return Task.CompletedTask;
-                    },
-                };
+                // Browsers: ?access_token= on the socket handshake, else the dashboard's cookie (BrowserSession).
+                bearer.Events = new JwtBearerEvents { OnMessageReceived = BrowserSession.ReadToken };
             });
         services.AddAuthorization();
 

@@ -46,4 +46,9 @@ public sealed class AuthOptions
 
     [Range(1, 1_000_000)]
     public int LocationUpdatesPerSecond { get; set; } = 1;
+
+    /// <summary>
+    /// Browser origins trusted with the dashboard's cookie and allowed to open a socket, besides the server's own.
+    /// </summary>
+    public string[] AllowedOrigins { get; set; } = [];
 }

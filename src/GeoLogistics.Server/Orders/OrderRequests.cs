@@ -42,3 +42,9 @@ public static class OrderVisibility
     /// <summary>Editing, assigning and deleting are the back office's; customers and drivers only move their own.</summary>
     public static bool MayManage(this Caller caller) => caller.Role is Role.Admin or Role.Dispatcher;
 }
+
+/// <summary>One column of the board: a status and how many visible orders are in it.</summary>
+public sealed record StatusCount(OrderStatus Status, int Count);
+
+/// <summary>Every status's count and its newest orders, as of one instant.</summary>
+public sealed record BoardSnapshot(IReadOnlyList<StatusCount> Counts, IReadOnlyList<OrderDto> Orders);

@@ -24,6 +24,8 @@ public static class OrdersApi
         group.MapPost("/", Create).WithName("CreateOrder").WithSummary("Create an order; dispatch follows in the background.")
             .Produces<OrderDto>(StatusCodes.Status201Created);
         group.MapGet("/", List).WithName("ListOrders").WithSummary("Orders the caller may see, newest first, a page at a time.");
+        group.MapGet("/board", Board).WithName("OrderBoard")
+            .WithSummary("The dashboard's first state: how many visible orders each status has, and the newest of each, read at one instant.");
         group.MapGet("/{id:guid}", Get).WithName("GetOrder").WithSummary("One order with its status history; ETag is its version.");
         group.MapPatch("/{id:guid}", Update).WithName("UpdateOrder").WithSummary("Edit an order at the version read (If-Match or version).");
         group.MapPost("/{id:guid}/status", ChangeStatus).WithName("ChangeOrderStatus").WithSummary("Move an order along its lifecycle.");
@@ -164,6 +166,31 @@ public static class OrdersApi
         new CreatedJson($"/api/orders/{id}", body);
 
     private static string Hash(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+
+    private static async Task<Results<Ok<BoardSnapshot>, ValidationProblem>> Board(
+        [FromQuery] int? limit, Caller caller, AppDb db, IOptions<ApiOptions> options, CancellationToken ct)
+    {
+        var perStatus = limit ?? options.Value.DefaultPageSize;
+        if (perStatus < 1 || perStatus > options.Value.MaxPageSize)
+        {
+            return Problems.Invalid("limit", $"limit must be between 1 and {options.Value.MaxPageSize}.");
+        }
+        // One read transaction: counts and cards agree with each other, so events after it apply exactly once by version.
+        await using var tx = await db.Database.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        var visible = db.Orders.AsNoTracking().VisibleTo(caller);
+        var counts = await visible.GroupBy(o => o.Status)
+            .Select(g => new { Status = g.Key, Count = g.Count() })
+            .ToDictionaryAsync(g => g.Status, g => g.Count, ct);
+        var orders = new List<OrderDto>();
+        foreach (var status in Enum.GetValues<OrderStatus>().Where(counts.ContainsKey))
+        {
+            var newest = await visible.Where(o => o.Status == status).OrderByDescending(o => o.Serial).Take(perStatus).ToListAsync(ct);
+            orders.AddRange(newest.Select(o => o.ToDto()));
+        }
+        await tx.CommitAsync(ct);
+        return TypedResults.Ok(new BoardSnapshot(
+            [.. Enum.GetValues<OrderStatus>().Select(s => new StatusCount(s, counts.GetValueOrDefault(s)))], orders));
+    }
 
     private static async Task<Results<Ok<OrderPage>, ValidationProblem>> List(
         [AsParameters] OrderQuery query,

@@ -29,14 +29,15 @@ public static class RealtimeApi
     }
 
     private static async Task<IResult> Connect(
-        HttpContext http, Caller caller, EventHub hub, RealtimeProtocol protocol, AppDb db, IOptions<RealtimeOptions> options, TimeProvider clock)
+        HttpContext http, Caller caller, EventHub hub, RealtimeProtocol protocol, AppDb db, IOptions<RealtimeOptions> options,
+        IOptions<AuthOptions> auth, TimeProvider clock)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "WebSocket upgrade required",
                 detail: "Open this address with a WebSocket client.");
         }
-        if (!OriginAllowed(http.Request, options.Value))
+        if (!BrowserSession.OriginAllowed(http.Request, auth.Value))
         {
             return Problems.Forbidden("This origin may not open a socket here.");
         }
@@ -93,19 +94,6 @@ public static class RealtimeApi
     {
         var exp = http.User.FindFirst(JwtRegisteredClaimNames.Exp)?.Value;
         return long.TryParse(exp, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.MaxValue;
-    }
-
-    /// <summary>No Origin: not a browser. Else the server's own origin or one configured.</summary>
-    private static bool OriginAllowed(HttpRequest request, RealtimeOptions options)
-    {
-        var origin = request.Headers.Origin.ToString();
-        if (origin.Length == 0)
-        {
-            return true;
-        }
-        var own = $"{request.Scheme}://{request.Host}";
-        return string.Equals(origin, own, StringComparison.OrdinalIgnoreCase) ||
-            options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase);
     }
 
     private static IResult Stats(Caller caller, EventHub hub)

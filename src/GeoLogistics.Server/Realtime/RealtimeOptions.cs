@@ -24,10 +24,4 @@ public sealed class RealtimeOptions
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(20);
 
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
-
-    /// <summary>
-    /// Browser origins allowed to open a socket, besides the server's own. A request with any other Origin is
-    /// refused before the upgrade (a page elsewhere must not ride on the dashboard's cookie).
-    /// </summary>
-    public string[] AllowedOrigins { get; set; } = [];
 }
