@@ -47,9 +47,15 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public Uri Address { get; }
 
-    public static async Task<ServerProcess> StartAsync(TestStore store, CancellationToken ct)
+    public int Port => Address.Port;
+
+    public static Task<ServerProcess> StartAsync(TestStore store, CancellationToken ct) => StartAsync(store, port: null, settings: null, ct);
+
+    /// <summary>On <paramref name="port"/> (a restart comes back where the browser left it), with extra settings.</summary>
+    public static async Task<ServerProcess> StartAsync(
+        TestStore store, int? port, IReadOnlyDictionary<string, string>? settings, CancellationToken ct)
     {
-        var port = FreePort();
+        port ??= FreePort();
         var serverDir = ServerDirectory();
         var start = new ProcessStartInfo("dotnet", [Path.Combine(serverDir, "GeoLogistics.Server.dll")])
         {
@@ -70,7 +76,7 @@ public sealed class ServerProcess : IAsyncDisposable
         env["Dispatch__SweepInterval"] = "00:00:01";
         env["Events__PollInterval"] = "00:00:00.100";
         env["Logging__LogLevel__Default"] = "Warning";
-        foreach (var (key, value) in store.Settings)
+        foreach (var (key, value) in store.Settings.Concat(settings?.Select(p => KeyValuePair.Create(p.Key, (string?)p.Value)) ?? []))
         {
             env[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         }

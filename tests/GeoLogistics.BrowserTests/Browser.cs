@@ -1,0 +1,88 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using GeoLogistics.SystemTests;
+using Microsoft.Playwright;
+
+[assembly: AssemblyFixture(typeof(GeoLogistics.BrowserTests.Browser))]
+
+namespace GeoLogistics.BrowserTests;
+
+/// <summary>
+/// Debian's Chromium, headless, driven by Playwright: one browser for the whole run, a fresh context (cookies,
+/// storage) per page. Never a downloaded browser: the path is <c>/usr/bin/chromium</c> or <c>GEOLOGISTICS_CHROMIUM</c>.
+/// </summary>
+public sealed class Browser : IAsyncLifetime
+{
+    public const string Password = "Demo#2026";
+
+    private IPlaywright? playwright;
+
+    public IBrowser Chromium { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        var executable = Environment.GetEnvironmentVariable("GEOLOGISTICS_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium";
+        if (!File.Exists(executable))
+        {
+            throw new InvalidOperationException($"No Chromium at {executable}: scripts/test.sh installs Debian's chromium package.");
+        }
+        playwright = await Playwright.CreateAsync();
+        Chromium = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = executable,
+            Headless = true,
+            // The test machine runs as root, where Chromium's sandbox cannot start.
+            Args = ["--no-sandbox", "--disable-dev-shm-usage"],
+        });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Chromium is not null)
+        {
+            await Chromium.CloseAsync();
+        }
+        playwright?.Dispose();
+    }
+
+    /// <summary>A new browser profile at 1280×800 (or <paramref name="width"/> × <paramref name="height"/>), signed in through the login page.</summary>
+    public async Task<IPage> SignInAsync(Uri server, string email, int width = 1280, int height = 800)
+    {
+        var page = await NewPageAsync(server, width, height);
+        await SignInAsync(page, email);
+        return page;
+    }
+
+    public static async Task SignInAsync(IPage page, string email)
+    {
+        await page.GotoAsync("/login");
+        await page.GetByLabel("Email").FillAsync(email);
+        await page.GetByLabel("Password").FillAsync(Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync("**/dashboard");
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-ready", "true");
+        await Assertions.Expect(page.Locator("#connection")).ToHaveAttributeAsync("data-state", "live");
+    }
+
+    public async Task<IPage> NewPageAsync(Uri server, int width = 1280, int height = 800)
+    {
+        var context = await Chromium.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = server.ToString().TrimEnd('/'),
+            ViewportSize = new ViewportSize { Width = width, Height = height },
+        });
+        return await context.NewPageAsync();
+    }
+
+    /// <summary>What the test itself does over REST, as another user would from another client.</summary>
+    public static async Task<HttpClient> ApiAsync(ServerProcess server, string email, CancellationToken ct)
+    {
+        var http = new HttpClient { BaseAddress = server.Address };
+        var response = await http.PostAsJsonAsync("/api/auth/login", new { email, password = Password }, ct);
+        response.EnsureSuccessStatusCode();
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", body.GetProperty("accessToken").GetString());
+        return http;
+    }
+}
