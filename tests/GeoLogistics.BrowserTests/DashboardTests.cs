@@ -55,15 +55,17 @@ public sealed class DashboardTests(Browser browser)
     private static string Id(JsonElement order) => order.GetProperty("id").GetString()!;
 
     /// <summary>What the board shows, per status: the cards' order ids and the counter.</summary>
-    private static async Task<Dictionary<string, (HashSet<string> Ids, int Count)>> BoardOnPageAsync(IPage page) =>
-        (await page.EvaluateAsync<Dictionary<string, JsonElement>>("""
-            () => Object.fromEntries([...document.querySelectorAll('.column')].map(c => [c.dataset.status, {
+    private static async Task<Dictionary<string, (HashSet<string> Ids, int Count)>> BoardOnPageAsync(IPage page)
+    {
+        using var board = JsonDocument.Parse(await page.EvaluateAsync<string>("""
+            () => JSON.stringify(Object.fromEntries([...document.querySelectorAll('.column')].map(c => [c.dataset.status, {
               ids: [...c.querySelectorAll('.card')].map(b => b.dataset.orderId),
-              count: Number(c.querySelector('.count').textContent) }]))
-            """))
-        .ToDictionary(p => p.Key, p => (
+              count: Number(c.querySelector('.count').textContent) }])))
+            """));
+        return board.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => (
             p.Value.GetProperty("ids").EnumerateArray().Select(i => i.GetString()!).ToHashSet(),
             p.Value.GetProperty("count").GetInt32()));
+    }
 
     private static async Task<Dictionary<string, (HashSet<string> Ids, int Count)>> BoardOnServerAsync(HttpClient api)
     {
