@@ -13,7 +13,7 @@ namespace GeoLogistics.Server.Tracking;
 
 /// <summary>
 /// Where a driver's positions go, over REST or the socket (docs/adr/0005): one rate limit per driver, one set of
-/// checks, the latest position in memory, the store at a bounded rate, the active leg's track in batches, and the
+/// checks, the latest position in memory (and shared with other nodes when Redis is configured), the store at a bounded rate, the active leg's track in batches, and the
 /// volatile <c>driver.location</c>, <c>order.eta</c> and <c>order.driver_arriving</c> to whoever may see them.
 /// A position over the rate is dropped before it costs anything.
 /// </summary>
@@ -22,6 +22,7 @@ public sealed class Tracker(
     EventHub hub,
     ActiveOrders activeOrders,
     IEtaEstimator eta,
+    ISharedPositions shared,
     IOptions<TrackingOptions> trackingOptions,
     IOptions<AuthOptions> authOptions,
     TimeProvider clock) : IDisposable
@@ -64,6 +65,13 @@ public sealed class Tracker(
 
     /// <summary>The newest position this node has for the driver, or null.</summary>
     public Position? Latest(Guid driverId) => drivers.TryGetValue(driverId, out var s) ? Volatile.Read(ref s.Latest) : null;
+
+    /// <summary>
+    /// The newest position this node has for the driver, else the shared one (another node's, or from before a restart),
+    /// else null: the store, at most one interval behind, is then the caller's fallback.
+    /// </summary>
+    public async ValueTask<Position?> LatestAsync(Guid driverId, CancellationToken ct) =>
+        Latest(driverId) ?? await shared.GetAsync(driverId, ct);
 
     /// <summary>Track points of an order's leg not yet written to the store.</summary>
     public IReadOnlyList<RoutePoint> PendingPoints(Guid orderId, string leg) =>
@@ -199,6 +207,10 @@ public sealed class Tracker(
                     state.Dirty = true;
                 }
             }
+        }
+        if (live)
+        {
+            shared.Put(driverId, position);
         }
         if (writeThrough)
         {
