@@ -38,6 +38,7 @@ public sealed class Tracker(
     private IReadOnlyList<TrackPoint> inFlight = [];
     private int pendingPointCount;
     private long droppedPoints;
+    private long acceptedPositions;
 
     private readonly PartitionedRateLimiter<Guid> limiter = PartitionedRateLimiter.Create<Guid, Guid>(driver =>
         RateLimitPartition.GetTokenBucketLimiter(driver, _ => new TokenBucketRateLimiterOptions
@@ -62,6 +63,9 @@ public sealed class Tracker(
     }
 
     public long DroppedTrackPoints => Interlocked.Read(ref droppedPoints);
+
+    /// <summary>Positions accepted since start-up (past the checks and the rate), live or history: the ingest count.</summary>
+    public long AcceptedPositions => Interlocked.Read(ref acceptedPositions);
 
     /// <summary>The newest position this node has for the driver, or null.</summary>
     public Position? Latest(Guid driverId) => drivers.TryGetValue(driverId, out var s) ? Volatile.Read(ref s.Latest) : null;
@@ -176,6 +180,7 @@ public sealed class Tracker(
 
     private async Task AcceptAsync(Guid driverId, LocationRequest request, DateTimeOffset at, CancellationToken ct)
     {
+        Interlocked.Increment(ref acceptedPositions);
         var state = drivers.GetOrAdd(driverId, _ => new DriverState());
         var fleet = await FleetAsync(driverId, state, ct);
         var now = clock.Now();
