@@ -32,6 +32,27 @@ as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
   start >/dev/null
 echo "== PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port"
 
+# Redis: a throw-away instance on loopback for the tests of shared positions (they skip without it), installed from
+# Debian's packages when missing; no persistence. Stopped on exit together with PostgreSQL.
+redis_port="${GEOLOGISTICS_TEST_REDIS_PORT:-56379}"
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "== installing Redis (apt-get)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+redis_dir="$(mktemp -d /tmp/geologistics-redis.XXXXXX)"
+stop_redis() {
+  [ -f "$redis_dir/redis.pid" ] && kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || true
+  rm -rf "$redis_dir"
+}
+trap 'stop_redis; stop_pg' EXIT
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+  --dir "$redis_dir" --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log"
+for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -p "$redis_port" ping >/dev/null || { cat "$redis_dir/redis.log"; exit 1; }
+export GEOLOGISTICS_TEST_REDIS="127.0.0.1:$redis_port"
+echo "== Redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on $GEOLOGISTICS_TEST_REDIS"
+
 # 3. Formatting and analyzers are part of the build contract.
 echo "== dotnet format --verify-no-changes"
 dotnet format GeoLogistics.slnx --verify-no-changes

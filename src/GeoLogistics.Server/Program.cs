@@ -8,6 +8,7 @@ using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Realtime;
+using GeoLogistics.Server.Redis;
 using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Tracking;
 using GeoLogistics.Server.Users;
@@ -26,6 +27,9 @@ builder.Services.AddSingleton(new DemoMode(demo));
 builder.Services.AddHostedService<StoreInitializer>();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddScoped<EventLog>();
+
+// Redis, when Redis:Configuration is set: the latest driver positions shared between nodes; in readiness too.
+builder.Services.AddRedis(builder.Configuration);
 
 // Dispatch: the committed event feed wakes background workers that book the nearest free driver.
 builder.Services.AddDispatch(builder.Configuration);

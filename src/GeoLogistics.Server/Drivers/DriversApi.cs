@@ -111,8 +111,8 @@ public static class DriversApi
         {
             return Problems.NotFound("The driver");
         }
-        // The store gets positions at a bounded rate; this node may know a newer one.
-        if (tracker.Latest(id) is { } live && (driver.LocationAt is null || live.At > driver.LocationAt))
+        // The store gets positions at a bounded rate; this node, or Redis, may know a newer one.
+        if (await tracker.LatestAsync(id, ct) is { } live && (driver.LocationAt is null || live.At > driver.LocationAt))
         {
             (driver.Lat, driver.Lng, driver.Heading, driver.Speed, driver.LocationAt) = (live.Lat, live.Lng, live.Heading, live.Speed, live.At);
         }

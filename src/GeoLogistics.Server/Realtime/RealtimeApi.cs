@@ -2,6 +2,7 @@ using System.Net.WebSockets;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Tracking;
 using GeoLogistics.Server.Users;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -24,7 +25,7 @@ public static class RealtimeApi
         routes.MapGet("/api/ws", Connect).WithTags("Realtime").WithName("WebSocket")
             .WithSummary("Upgrade to the JSON WebSocket protocol (docs/realtime.md).").RequireAuthorization();
         routes.MapGet("/api/ws/stats", Stats).WithTags("Realtime").WithName("WebSocketStats")
-            .WithSummary("Connections, subscriptions per topic, queue depths, messages sent and dropped (admin).").RequireAuthorization();
+            .WithSummary("Connections, subscriptions per topic, queue depths, messages sent and dropped, positions accepted (admin).").RequireAuthorization();
         return routes;
     }
 
@@ -96,7 +97,7 @@ public static class RealtimeApi
         return long.TryParse(exp, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.MaxValue;
     }
 
-    private static IResult Stats(Caller caller, EventHub hub)
+    private static IResult Stats(Caller caller, EventHub hub, Tracker tracker)
     {
         if (!caller.IsAdmin)
         {
@@ -114,6 +115,8 @@ public static class RealtimeApi
             messagesSent = hub.MessagesSent,
             eventsReplayed = hub.Replayed,
             slowConsumersClosed = hub.ClientsDropped,
+            positionsAccepted = tracker.AcceptedPositions,
+            trackPointsDropped = tracker.DroppedTrackPoints,
         });
     }
 }

@@ -13,7 +13,7 @@ namespace GeoLogistics.Server.Tracking;
 
 /// <summary>
 /// Where a driver's positions go, over REST or the socket (docs/adr/0005): one rate limit per driver, one set of
-/// checks, the latest position in memory, the store at a bounded rate, the active leg's track in batches, and the
+/// checks, the latest position in memory (and shared with other nodes when Redis is configured), the store at a bounded rate, the active leg's track in batches, and the
 /// volatile <c>driver.location</c>, <c>order.eta</c> and <c>order.driver_arriving</c> to whoever may see them.
 /// A position over the rate is dropped before it costs anything.
 /// </summary>
@@ -22,6 +22,7 @@ public sealed class Tracker(
     EventHub hub,
     ActiveOrders activeOrders,
     IEtaEstimator eta,
+    ISharedPositions shared,
     IOptions<TrackingOptions> trackingOptions,
     IOptions<AuthOptions> authOptions,
     TimeProvider clock) : IDisposable
@@ -37,6 +38,7 @@ public sealed class Tracker(
     private IReadOnlyList<TrackPoint> inFlight = [];
     private int pendingPointCount;
     private long droppedPoints;
+    private long acceptedPositions;
 
     private readonly PartitionedRateLimiter<Guid> limiter = PartitionedRateLimiter.Create<Guid, Guid>(driver =>
         RateLimitPartition.GetTokenBucketLimiter(driver, _ => new TokenBucketRateLimiterOptions
@@ -62,8 +64,18 @@ public sealed class Tracker(
 
     public long DroppedTrackPoints => Interlocked.Read(ref droppedPoints);
 
+    /// <summary>Positions accepted since start-up (past the checks and the rate), live or history: the ingest count.</summary>
+    public long AcceptedPositions => Interlocked.Read(ref acceptedPositions);
+
     /// <summary>The newest position this node has for the driver, or null.</summary>
     public Position? Latest(Guid driverId) => drivers.TryGetValue(driverId, out var s) ? Volatile.Read(ref s.Latest) : null;
+
+    /// <summary>
+    /// The newest position this node has for the driver, else the shared one (another node's, or from before a restart),
+    /// else null: the store, at most one interval behind, is then the caller's fallback.
+    /// </summary>
+    public async ValueTask<Position?> LatestAsync(Guid driverId, CancellationToken ct) =>
+        Latest(driverId) ?? await shared.GetAsync(driverId, ct);
 
     /// <summary>Track points of an order's leg not yet written to the store.</summary>
     public IReadOnlyList<RoutePoint> PendingPoints(Guid orderId, string leg) =>
@@ -168,6 +180,7 @@ public sealed class Tracker(
 
     private async Task AcceptAsync(Guid driverId, LocationRequest request, DateTimeOffset at, CancellationToken ct)
     {
+        Interlocked.Increment(ref acceptedPositions);
         var state = drivers.GetOrAdd(driverId, _ => new DriverState());
         var fleet = await FleetAsync(driverId, state, ct);
         var now = clock.Now();
@@ -199,6 +212,10 @@ public sealed class Tracker(
                     state.Dirty = true;
                 }
             }
+        }
+        if (live)
+        {
+            shared.Put(driverId, position);
         }
         if (writeThrough)
         {

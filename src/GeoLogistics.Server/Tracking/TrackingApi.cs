@@ -3,6 +3,7 @@ using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Redis;
 using Microsoft.EntityFrameworkCore;
 
 namespace GeoLogistics.Server.Tracking;
@@ -49,6 +50,17 @@ public static class TrackingApi
         services.AddSingleton<IEtaEstimator, GreatCircleEtaEstimator>();
         services.AddSingleton<ActiveOrders>();
         services.AddHostedService(sp => sp.GetRequiredService<ActiveOrders>());
+        // The latest positions are shared between nodes through Redis when it is configured (docs/adr/0005).
+        if (RedisSetup.IsConfigured(config))
+        {
+            services.AddSingleton<RedisPositions>();
+            services.AddSingleton<ISharedPositions>(sp => sp.GetRequiredService<RedisPositions>());
+            services.AddHostedService(sp => sp.GetRequiredService<RedisPositions>());
+        }
+        else
+        {
+            services.AddSingleton<ISharedPositions, NoSharedPositions>();
+        }
         services.AddSingleton<Tracker>();
         services.AddHostedService<TrackWriter>();
         return services;
@@ -86,7 +98,7 @@ public static class TrackingApi
         TrackingPosition? position = null;
         if (driver is not null)
         {
-            var live = tracker.Latest(driver.Id);
+            var live = await tracker.LatestAsync(driver.Id, ct);
             position = live is not null && (driver.LocationAt is null || live.At >= driver.LocationAt)
                 ? new TrackingPosition(live.Lat, live.Lng, live.Heading, live.Speed, live.At, (now - live.At).TotalSeconds)
                 : driver is { Lat: { } lat, Lng: { } lng, LocationAt: { } at }

@@ -27,13 +27,15 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private readonly TestStore store;
+    private readonly bool ownsStore;
     private readonly Dictionary<string, string?> settings;
 
     private readonly Action<IServiceCollection>? replaceServices;
 
-    private TestApp(TestStore store, IReadOnlyDictionary<string, string?> overrides, Action<IServiceCollection>? replaceServices)
+    private TestApp(TestStore store, bool ownsStore, IReadOnlyDictionary<string, string?> overrides, Action<IServiceCollection>? replaceServices)
     {
         this.store = store;
+        this.ownsStore = ownsStore;
         this.replaceServices = replaceServices;
         settings = new Dictionary<string, string?>
         {
@@ -62,7 +64,15 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public static async Task<TestApp> StartAsync(
         IReadOnlyDictionary<string, string?>? overrides = null, Action<IServiceCollection>? replaceServices = null)
     {
-        var app = new TestApp(await TestStore.CreateAsync(), overrides ?? new Dictionary<string, string?>(), replaceServices);
+        var app = new TestApp(await TestStore.CreateAsync(), ownsStore: true, overrides ?? new Dictionary<string, string?>(), replaceServices);
+        app.StartServer();
+        return app;
+    }
+
+    /// <summary>Another node on the store of <paramref name="first"/> (which keeps it, and drops it when disposed).</summary>
+    public static TestApp StartNode(TestApp first, IReadOnlyDictionary<string, string?>? overrides = null)
+    {
+        var app = new TestApp(first.store, ownsStore: false, overrides ?? new Dictionary<string, string?>(), null);
         app.StartServer();
         return app;
     }
@@ -176,7 +186,10 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
-        await store.DisposeAsync();
+        if (ownsStore)
+        {
+            await store.DisposeAsync();
+        }
     }
 }
 

@@ -24,6 +24,27 @@ public sealed class TestStore : IAsyncDisposable
 
     public static string? PostgresServer => Environment.GetEnvironmentVariable(PostgresVariable) is { Length: > 0 } cs ? cs : null;
 
+    /// <summary>A Redis server for the tests that need one (scripts/test.sh starts one and sets it).</summary>
+    public const string RedisVariable = "GEOLOGISTICS_TEST_REDIS";
+
+    /// <summary>
+    /// Settings that point an app at the test Redis under a key prefix of the caller's own, so tests never see each
+    /// other's keys. Without <c>GEOLOGISTICS_TEST_REDIS</c> the test is skipped, visibly.
+    /// </summary>
+    public static Dictionary<string, string?> RedisSettings()
+    {
+        if (Environment.GetEnvironmentVariable(RedisVariable) is not { Length: > 0 } server)
+        {
+            Assert.Skip($"{RedisVariable} is not set: no Redis to test against (scripts/test.sh starts one).");
+            return [];
+        }
+        return new Dictionary<string, string?>
+        {
+            ["Redis:Configuration"] = server,
+            ["Redis:KeyPrefix"] = $"test:{Guid.NewGuid():N}:",
+        };
+    }
+
     public bool IsPostgres => database is not null;
 
     /// <summary>The connection-string settings to hand to the app.</summary>

@@ -187,6 +187,8 @@ public class TrackingTests
         Assert.Equal(1, await app.WithDbAsync(db => db.TrackPoints.CountAsync(p => p.OrderId == order.Id, Ct)));
         Assert.Equal(route[0].GetProperty("lat").GetDouble(), (await app.DriverRecordAsync(1)).Lat);
         Assert.NotEqual(Guid.Empty, driverId);
+        var stats = await (await app.AdminAsync()).GetFromJsonAsync<JsonElement>("/api/ws/stats", Ct);
+        Assert.Equal(1, stats.GetProperty("positionsAccepted").GetInt64());
     }
 
     [Fact]
