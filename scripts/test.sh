@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: installs PostgreSQL from Debian packages when it is missing, starts a
-# throw-away cluster on 127.0.0.1, checks formatting, runs every test on SQLite and then on PostgreSQL, and
-# stops what it started. Usage: scripts/test.sh [extra dotnet test arguments]
+# The whole test suite, as CI runs it: installs what the tests need from Debian packages when it is missing
+# (PostgreSQL, Redis, Chromium), starts a throw-away PostgreSQL cluster and Redis on 127.0.0.1, checks formatting,
+# runs every test on SQLite and then on PostgreSQL, and stops what it started.
+# Usage: scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pg_port="${GEOLOGISTICS_TEST_PG_PORT:-55432}"
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# 1. PostgreSQL binaries (Debian keeps them under /usr/lib/postgresql/<version>/bin).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  echo "== installing PostgreSQL (apt-get)"
+# 1. Packages: PostgreSQL (Debian keeps it under /usr/lib/postgresql/<version>/bin), Redis, and Chromium for the
+#    dashboard's browser tests (Debian's, never a downloaded browser; GEOLOGISTICS_CHROMIUM names another).
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x "${GEOLOGISTICS_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]} (apt-get)"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 
@@ -32,14 +38,9 @@ as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
   start >/dev/null
 echo "== PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port"
 
-# Redis: a throw-away instance on loopback for the tests of shared positions (they skip without it), installed from
-# Debian's packages when missing; no persistence. Stopped on exit together with PostgreSQL.
+# 3. Redis: a throw-away instance on loopback for the tests of shared positions (they skip without it); no
+#    persistence. Stopped on exit together with PostgreSQL.
 redis_port="${GEOLOGISTICS_TEST_REDIS_PORT:-56379}"
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "== installing Redis (apt-get)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-fi
 redis_dir="$(mktemp -d /tmp/geologistics-redis.XXXXXX)"
 stop_redis() {
   [ -f "$redis_dir/redis.pid" ] && kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || true
@@ -53,11 +54,11 @@ redis-cli -p "$redis_port" ping >/dev/null || { cat "$redis_dir/redis.log"; exit
 export GEOLOGISTICS_TEST_REDIS="127.0.0.1:$redis_port"
 echo "== Redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on $GEOLOGISTICS_TEST_REDIS"
 
-# 3. Formatting and analyzers are part of the build contract.
+# 4. Formatting and analyzers are part of the build contract.
 echo "== dotnet format --verify-no-changes"
 dotnet format GeoLogistics.slnx --verify-no-changes
 
-# 4. The suite, once per store.
+# 5. The suite, once per store.
 dotnet build GeoLogistics.slnx -c Release --nologo -v quiet
 echo "== tests on SQLite"
 dotnet test --solution GeoLogistics.slnx -c Release --no-build "$@"
