@@ -1,20 +1,28 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.Json;
 using GeoLogistics.Bench.Harness;
 
 namespace GeoLogistics.Bench.Scenarios;
 
 /// <summary>
 /// SPEC §12 "location updates ingested over WebSocket": K drivers, each on its own socket, send
-/// <c>driver.location</c> at a fixed rate; S admin dashboards on <c>drivers</c> receive them. Ingest is what one
-/// admin dashboard receives (an admin sees every driver); latency matches each driver's k-th send with the k-th
-/// receipt for that driver on the first dashboard.
+/// <c>driver.location</c> at a fixed rate while S admin dashboards are subscribed: M of them to <c>drivers</c> (every
+/// driver's position: the map), the rest to <c>orders</c>. Ingest is what the server accepted (its
+/// <c>positionsAccepted</c> count) per second of sending; latency matches each driver's n-th send with the receipt that
+/// carries it, on the <c>drivers</c> dashboards and on optional watchers of single drivers (<c>driver:{id}</c>).
 /// </summary>
 public sealed class LocationsScenario : IScenario
 {
+    /// <summary>Drivers dashboards whose every receipt is kept for latency; the others only count (memory stays bounded).</summary>
+    private const int TimedDashboards = 20;
+
+    /// <summary>The server's default <c>Realtime:MaxSubscriptions</c>: topics one watcher socket holds.</summary>
+    private const int TopicsPerWatcher = 100;
+
     public string Name => "locations";
 
-    public string Summary => "K drivers sending driver.location over WebSocket at H Hz, S admin dashboards on drivers; ingest rate and latency.";
+    public string Summary => "K drivers sending driver.location over WebSocket at H Hz, S admin dashboards (drivers and orders); ingest, latency, CPU, memory.";
 
     public IReadOnlyList<BenchOption> Options { get; } =
     [
@@ -23,18 +31,34 @@ public sealed class LocationsScenario : IScenario
         new("drivers", "drivers created, logged in, put online, each with its own socket", "1000"),
         new("hz", "position updates per second per driver", "1"),
         new("duration", "seconds of sending", "15"),
-        new("dashboards", "admin sockets subscribed to drivers", "100"),
+        new("dashboards", "admin sockets; --drivers-dashboards of them subscribe to drivers, the rest to orders", "100"),
+        new("drivers-dashboards", "how many dashboards subscribe to drivers (every update to each); 'all' or a number", "all"),
+        new("watched", "drivers also watched one by one on driver:{id} (100 topics per admin socket), for latency without a firehose", "0"),
         new("setup-concurrency", "most setup requests in flight at once", "32"),
         RealtimeSetup.OpenConcurrency,
         new("drain", "seconds to wait for the last deliveries after the last send", "3"),
     ];
+
+    /// <summary>One receipt of a driver's n-th update, on one socket.</summary>
+    private readonly record struct Receipt(int Driver, int N, long At);
+
+    /// <summary>What one subscriber socket saw while recording.</summary>
+    private sealed class Tally(bool timed)
+    {
+        public readonly List<Receipt>? Receipts = timed ? [] : null;
+        public long Locations;
+        public long Other;
+        public long Unknown;
+    }
 
     public async Task<int> RunAsync(BenchArgs args, CancellationToken ct)
     {
         var k = args.Int("drivers", 1, 1_000_000);
         var hz = args.Double("hz", 0.01, 1_000);
         var duration = TimeSpan.FromSeconds(args.Int("duration", 1, 3_600));
-        var s = args.Int("dashboards", 1, 1_000_000);
+        var s = args.Int("dashboards", 0, 1_000_000);
+        var m = args.String("drivers-dashboards") is "all" ? s : args.Int("drivers-dashboards", 0, s);
+        var watched = args.Int("watched", 0, k);
         var setupConcurrency = args.Int("setup-concurrency", 1, 1_000);
         var openConcurrency = args.Int("open-concurrency", 1, 10_000);
         var drain = TimeSpan.FromSeconds(args.Int("drain", 0, 600));
@@ -53,6 +77,7 @@ public sealed class LocationsScenario : IScenario
         var random = new Random(1);
         var home = Enumerable.Range(0, k).Select(_ => (Lat: Math.Round(52.28 + random.NextDouble() * 0.18, 4), Lng: Math.Round(4.75 + random.NextDouble() * 0.29, 4))).ToArray();
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = setupConcurrency, CancellationToken = ct };
+        var setupDone = 0;
         await Parallel.ForEachAsync(Enumerable.Range(0, k), parallel, async (i, token) =>
         {
             var email = $"driver{i:D6}@bench.test";
@@ -61,21 +86,39 @@ public sealed class LocationsScenario : IScenario
             await api.CallAsync(HttpMethod.Post, "/api/drivers/me/location", driverToken, new { lat = home[i].Lat, lng = home[i].Lng }, HttpStatusCode.Accepted, token);
             await api.CallAsync(HttpMethod.Post, "/api/drivers/me/status", driverToken, new { online = true }, HttpStatusCode.OK, token);
             tokens[i] = driverToken;
-            driverIds[i] = user.TryGetProperty("driverId", out var d) && d.ValueKind == System.Text.Json.JsonValueKind.String
+            driverIds[i] = user.TryGetProperty("driverId", out var d) && d.ValueKind == JsonValueKind.String
                 ? d.GetString()!
                 : created.GetProperty("id").GetString()!;
+            if (Interlocked.Increment(ref setupDone) % Math.Max(1, k / 5) == 0)
+            {
+                Console.WriteLine($"   {setupDone} drivers online after {setup.Elapsed.TotalSeconds:0.0} s");
+            }
         });
         var setupTime = setup.Elapsed;
         Console.WriteLine($"== {k} drivers online after {setupTime.TotalSeconds:0.0} s");
 
-        var (dashboards, dashTook) = await RealtimeSetup.OpenAsync(server.Address, adminToken, s, "drivers", openConcurrency, ct);
+        var rssBeforeSockets = ProcStatus.KiB(server.Pid, "VmRSS");
+        var (mapDashboards, mapTook) = await RealtimeSetup.OpenAsync(server.Address, adminToken, m, "drivers", openConcurrency, ct);
+        var (orderDashboards, ordersTook) = await RealtimeSetup.OpenAsync(server.Address, adminToken, s - m, "orders", openConcurrency, ct);
+        var watchers = new WsClient[(watched + TopicsPerWatcher - 1) / TopicsPerWatcher];
         var drivers = new WsClient[k];
         try
         {
-            var openDrivers = Stopwatch.StartNew();
+            var opening = Stopwatch.StartNew();
+            await Parallel.ForEachAsync(Enumerable.Range(0, watchers.Length), new ParallelOptions { MaxDegreeOfParallelism = openConcurrency, CancellationToken = ct },
+                async (w, token) =>
+                {
+                    watchers[w] = await WsClient.ConnectAsync(server.Address, adminToken, token);
+                    for (var i = w * TopicsPerWatcher; i < Math.Min(watched, (w + 1) * TopicsPerWatcher); i++)
+                    {
+                        await watchers[w].SubscribeAsync($"driver:{driverIds[i]}", token);
+                    }
+                });
             await Parallel.ForEachAsync(Enumerable.Range(0, k), new ParallelOptions { MaxDegreeOfParallelism = openConcurrency, CancellationToken = ct },
                 async (i, token) => drivers[i] = await WsClient.ConnectAsync(server.Address, tokens[i], token));
-            Console.WriteLine($"== {s} dashboards opened in {dashTook.TotalSeconds:0.0} s, {k} driver sockets in {openDrivers.Elapsed.TotalSeconds:0.0} s");
+            Console.WriteLine($"== {m} dashboards on drivers in {mapTook.TotalSeconds:0.0} s, {s - m} on orders in {ordersTook.TotalSeconds:0.0} s; " +
+                $"{watchers.Length} watcher sockets ({watched} drivers) and {k} driver sockets in {opening.Elapsed.TotalSeconds:0.0} s");
+            var rssWithSockets = ProcStatus.KiB(server.Pid, "VmRSS");
 
             var index = new Dictionary<string, int>(k, StringComparer.OrdinalIgnoreCase);
             for (var i = 0; i < k; i++)
@@ -83,40 +126,46 @@ public sealed class LocationsScenario : IScenario
                 index[driverIds[i]] = i;
             }
             var recording = new int[1];
-            var firstReceipts = new List<(int N, long At)>[k];
-            var unknownDriver = new long[1];
-            for (var i = 0; i < k; i++)
-            {
-                firstReceipts[i] = new List<(int, long)>((int)(hz * duration.TotalSeconds) + 8);
-            }
-            var perDashboard = new long[s];
-            var driverErrors = new long[k];
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var loops = new List<Task<System.Net.WebSockets.WebSocketCloseStatus?>>(s + k);
-            for (var j = 0; j < s; j++)
+            var loops = new List<Task<System.Net.WebSockets.WebSocketCloseStatus?>>(s + watchers.Length + k);
+
+            Tally Listen(WsClient client, bool timed)
             {
-                var me = j;
-                loops.Add(dashboards[j].RunAsync((msg, at) =>
+                var tally = new Tally(timed);
+                loops.Add(client.RunAsync((msg, at) =>
                 {
-                    if (msg.Type != "driver.location" || Volatile.Read(ref recording[0]) == 0)
+                    if (Volatile.Read(ref recording[0]) == 0)
                     {
                         return;
                     }
-                    perDashboard[me]++;
-                    if (me == 0)
+                    if (msg.Type != "driver.location")
                     {
-                        if (msg.DriverId is { } id && index.TryGetValue(id, out var di) && msg.Lat is { } lat)
-                        {
-                            // The k-th update of a driver is at its home latitude + k µ°: the position says which send it was.
-                            firstReceipts[di].Add(((int)Math.Round((lat - home[di].Lat) * 1e6), at));
-                        }
-                        else
-                        {
-                            unknownDriver[0]++;
-                        }
+                        tally.Other++;
+                        return;
+                    }
+                    tally.Locations++;
+                    if (tally.Receipts is null)
+                    {
+                        return;
+                    }
+                    if (msg.DriverId is { } id && index.TryGetValue(id, out var di) && msg.Lat is { } lat)
+                    {
+                        // The n-th update of a driver is at its home latitude + n µ°: the position says which send it was.
+                        tally.Receipts.Add(new Receipt(di, (int)Math.Round((lat - home[di].Lat) * 1e6), at));
+                    }
+                    else
+                    {
+                        tally.Unknown++;
                     }
                 }, stop.Token));
+                return tally;
             }
+
+            var mapTallies = mapDashboards.Select((d, j) => Listen(d, timed: j < TimedDashboards)).ToArray();
+            var orderTallies = orderDashboards.Select(d => Listen(d, timed: false)).ToArray();
+            var watcherTallies = watchers.Select(w => Listen(w, timed: true)).ToArray();
+            var firstLoops = loops.Count;
+            var driverErrors = new long[k];
             for (var i = 0; i < k; i++)
             {
                 var me = i;
@@ -132,10 +181,10 @@ public sealed class LocationsScenario : IScenario
             await Task.Delay(2000, ct);
             Volatile.Write(ref recording[0], 1);
 
-            Console.WriteLine($"== measuring: {k} drivers × {hz:0.##} Hz for {duration.TotalSeconds:0} s, {s} dashboards");
+            Console.WriteLine($"== measuring: {k} drivers × {hz:0.##} Hz for {duration.TotalSeconds:0} s, {m} dashboards on drivers, {s - m} on orders, {watched} drivers watched");
             var sends = new List<long>[k];
             var sendFailures = new long[1];
-            var period = TimeSpan.FromSeconds(1 / hz);
+            var acceptedBefore = await AcceptedAsync(api, adminToken, ct);
             var cpuBefore = server.ReadUsage().CpuSeconds ?? double.NaN;
             var benchCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var machineBefore = MachineCpu.Read();
@@ -179,57 +228,51 @@ public sealed class LocationsScenario : IScenario
             var cpuSending = (server.ReadUsage().CpuSeconds ?? double.NaN) - cpuBefore;
             var machineSending = MachineCpu.Read();
             var benchCpu = (Process.GetCurrentProcess().TotalProcessorTime - benchCpuBefore).TotalSeconds;
+            var acceptedAtEnd = await AcceptedAsync(api, adminToken, ct);
             await Task.Delay(drain, ct);
             var usage = server.ReadUsage();
+            var rssAtEnd = ProcStatus.KiB(server.Pid, "VmRSS");
             var stats = await api.CallAsync(HttpMethod.Get, "/api/ws/stats", adminToken, null, HttpStatusCode.OK, ct);
+            var acceptedAfterDrain = stats.GetProperty("positionsAccepted").GetInt64();
             await stop.CancelAsync();
             var closes = await Task.WhenAll(loops);
 
             var sendSeconds = ProcStatus.Ms(start, sendEnd) / 1000;
+            var acceptSeconds = ProcStatus.Ms(acceptedBefore.At, acceptedAtEnd.At) / 1000;
             var sent = sends.Sum(l => (long)l.Count);
-            var latencies = new List<double>();
-            long receivedInWindow = 0, received = 0, unmatched = 0, firstMissing = 0, lastMissing = 0;
-            for (var i = 0; i < k; i++)
-            {
-                var r = firstReceipts[i];
-                received += r.Count;
-                receivedInWindow += r.Count(x => x.At <= sendEnd);
-                var got = new HashSet<int>();
-                foreach (var (n, at) in r)
-                {
-                    if (n >= 0 && n < sends[i].Count)
-                    {
-                        latencies.Add(ProcStatus.Ms(sends[i][n], at));
-                        got.Add(n);
-                    }
-                    else
-                    {
-                        unmatched++;
-                    }
-                }
-                firstMissing += sends[i].Count > 0 && !got.Contains(0) ? 1 : 0;
-                lastMissing += sends[i].Count > 0 && !got.Contains(sends[i].Count - 1) ? 1 : 0;
-            }
-            latencies.Sort();
+            var accepted = acceptedAtEnd.Count - acceptedBefore.Count;
+            var mapLatencies = Latencies(mapTallies, sends, out var mapUnmatched);
+            var watcherLatencies = Latencies(watcherTallies, sends, out var watcherUnmatched);
+            var sentToWatched = sends.Take(watched).Sum(l => (long)l.Count);
+            var mapClosed = closes.Take(m).Count(c => c is not null);
+            var ordersClosed = closes.Skip(m).Take(s - m).Count(c => c is not null);
+            var watchersClosed = closes.Skip(s).Take(watchers.Length).Count(c => c is not null);
+            var driversClosed = closes.Skip(firstLoops).Count(c => c is not null);
+            var serverAndBench = cpuSending + benchCpu;
+            var machineBusy = MachineCpu.BusySeconds(machineBefore, machineSending);
 
             var report = new Report();
             report.Add("store", store.Kind);
-            report.Add("drivers / dashboards", $"{k} / {s}, {hz:0.##} Hz each for {duration.TotalSeconds:0} s (driver setup {setupTime.TotalSeconds:0.0} s)");
+            report.Add("drivers / dashboards", $"{k} drivers × {hz:0.##} Hz for {duration.TotalSeconds:0} s; {s} admin dashboards: {m} on drivers, {s - m} on orders; {watched} drivers watched on driver:{{id}} by {watchers.Length} sockets");
+            report.Add("driver setup", $"{setupTime.TotalSeconds:0.0} s ({k / setupTime.TotalSeconds:0} drivers/s)");
             report.Add("updates sent", $"{sent} in {sendSeconds:0.00} s = {sent / sendSeconds:0}/s ({sendFailures[0]} sockets failed to send)");
-            report.Add("ingested (dashboard 0)", $"{receivedInWindow} during sending = {receivedInWindow / sendSeconds:0}/s; {received} after a {drain.TotalSeconds:0} s drain ({sent - received} not delivered; {unknownDriver[0]} from unknown drivers)");
-            report.Add("all dashboards received", $"{perDashboard.Sum()} driver.location ({perDashboard.Sum() / sendSeconds:0}/s), min per dashboard {perDashboard.Min()}");
-            report.Add("send → dashboard 0 p50/p95/p99/max", Stats.Latencies(latencies));
-            report.Add("undelivered, by position", $"{firstMissing} drivers' first update, {lastMissing} drivers' last update; {unmatched} receipts matched no send");
+            report.Add("ingested (server's positionsAccepted)", $"{accepted} while sending = {accepted / acceptSeconds:0}/s; {acceptedAfterDrain - acceptedBefore.Count} after a {drain.TotalSeconds:0} s drain ({sent - (acceptedAfterDrain - acceptedBefore.Count)} of the sent not accepted)");
+            report.Add("dashboards on drivers received", m == 0 ? "n/a" : $"{mapTallies.Sum(t => t.Locations)} driver.location = {mapTallies.Sum(t => t.Locations) / sendSeconds:0}/s; per dashboard min {mapTallies.Min(t => t.Locations)}, max {mapTallies.Max(t => t.Locations)} of {sent}");
+            report.Add("send → drivers dashboard p50/p95/p99/max", $"{Stats.Latencies(mapLatencies)} (first {Math.Min(m, TimedDashboards)} dashboards, {mapLatencies.Count} receipts; {mapUnmatched} matched no send)");
+            report.Add("watchers received", watched == 0 ? "n/a" : $"{watcherTallies.Sum(t => t.Locations)} of {sentToWatched} sent by the watched drivers");
+            report.Add("send → watcher p50/p95/p99/max", $"{Stats.Latencies(watcherLatencies)} ({watcherUnmatched} matched no send)");
+            report.Add("dashboards on orders received", $"{orderTallies.Sum(t => t.Other + t.Locations)} messages");
             report.Add("errors sent to drivers", $"{driverErrors.Sum()}");
-            report.Add("sockets closed by server", $"{closes.Count(c => c is not null)}");
+            report.Add("sockets closed by server", $"{mapClosed} drivers dashboards, {ordersClosed} orders dashboards, {watchersClosed} watchers, {driversClosed} drivers" +
+                (closes.Any(c => c is not null) ? $" (close codes: {string.Join(", ", closes.Where(c => c is not null).GroupBy(c => (int)c!.Value).Select(g => $"{g.Key} × {g.Count()}"))})" : ""));
             report.Add("server CPU while sending", $"{cpuSending:0.0} s over {sendSeconds:0.0} s = {cpuSending / sendSeconds:0.00} cores");
             report.Add("bench CPU while sending", $"{benchCpu:0.0} s = {benchCpu / sendSeconds:0.00} cores");
-            report.Add("machine busy while sending", $"{MachineCpu.BusyShare(machineBefore, machineSending):P0} of {Environment.ProcessorCount} cores");
-            report.Add("server peak working set", usage.PeakWorkingSetKiB is { } kib ? $"{kib / 1024.0:0} MiB (VmHWM)" : "n/a");
+            report.Add("machine busy while sending", $"{MachineCpu.BusyShare(machineBefore, machineSending):P0} of {Environment.ProcessorCount} cores; other processes ≈ {machineBusy - serverAndBench:0.0} s (machine minus server and bench; /proc/stat and /proc/PID/stat disagree by a few seconds in a VM)");
+            report.Add("server memory", $"VmRSS {Mib(rssBeforeSockets)} before the sockets, {Mib(rssWithSockets)} with them, {Mib(rssAtEnd)} at the end; peak {Mib(usage.PeakWorkingSetKiB)} (VmHWM)");
             var text = stats.ToString();
-            report.Add("/api/ws/stats", text.Length > 400 ? text[..400] + "…" : text);
-            var (warnings, errors, _) = server.LogSummary;
-            report.Add("server log", $"{warnings} warnings, {errors} errors");
+            report.Add("/api/ws/stats", text.Length > 600 ? text[..600] + "…" : text);
+            var (warnings, errors, firstErrors) = server.LogSummary;
+            report.Add("server log", $"{warnings} warnings, {errors} errors{(firstErrors.Count > 0 ? "; first: " + firstErrors[0] : "")}");
             Console.WriteLine();
             Console.WriteLine("== locations results");
             report.Print();
@@ -238,7 +281,42 @@ public sealed class LocationsScenario : IScenario
         finally
         {
             RealtimeSetup.Close(drivers);
-            RealtimeSetup.Close(dashboards);
+            RealtimeSetup.Close(watchers);
+            RealtimeSetup.Close(mapDashboards);
+            RealtimeSetup.Close(orderDashboards);
         }
     }
+
+    /// <summary>The server's count of accepted positions, and when its answer arrived.</summary>
+    private static async Task<(long Count, long At)> AcceptedAsync(Api api, string adminToken, CancellationToken ct)
+    {
+        var stats = await api.CallAsync(HttpMethod.Get, "/api/ws/stats", adminToken, null, HttpStatusCode.OK, ct);
+        return (stats.GetProperty("positionsAccepted").GetInt64(), Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>Send → receipt of every kept receipt, sorted; receipts whose n was never sent are counted apart.</summary>
+    private static List<double> Latencies(IEnumerable<Tally> tallies, List<long>[] sends, out long unmatched)
+    {
+        var latencies = new List<double>();
+        unmatched = 0;
+        foreach (var tally in tallies)
+        {
+            foreach (var (driver, n, at) in tally.Receipts ?? [])
+            {
+                if (n >= 0 && n < sends[driver].Count)
+                {
+                    latencies.Add(ProcStatus.Ms(sends[driver][n], at));
+                }
+                else
+                {
+                    unmatched++;
+                }
+            }
+            unmatched += tally.Unknown;
+        }
+        latencies.Sort();
+        return latencies;
+    }
+
+    private static string Mib(long? kib) => kib is { } v ? $"{v / 1024.0:0} MiB" : "n/a";
 }

@@ -13,8 +13,9 @@ namespace GeoLogistics.Server.Tracking;
 
 /// <summary>
 /// Where a driver's positions go, over REST or the socket (docs/adr/0005): one rate limit per driver, one set of
-/// checks, the latest position in memory (and shared with other nodes when Redis is configured), the store at a bounded rate, the active leg's track in batches, and the
-/// volatile <c>driver.location</c>, <c>order.eta</c> and <c>order.driver_arriving</c> to whoever may see them.
+/// checks, the latest position in memory (shared with other nodes through Redis when it is configured), the store at
+/// a bounded rate, the active leg's track in batches, and the volatile <c>driver.location</c>, <c>order.eta</c> and
+/// <c>order.driver_arriving</c> to whoever may see them.
 /// A position over the rate is dropped before it costs anything.
 /// </summary>
 public sealed class Tracker(
