@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Demo;
 using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
@@ -23,6 +24,7 @@ demo |= builder.Configuration.GetValue<bool>("Demo:Enabled");
 builder.Services.AddStore(builder.Configuration, builder.Environment);
 builder.Services.AddSingleton(new DemoMode(demo));
 builder.Services.AddHostedService<StoreInitializer>();
+builder.Services.AddDemo(builder.Configuration);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddScoped<EventLog>();
 
@@ -69,6 +71,7 @@ app.MapUsers();
 app.MapTenants();
 app.MapOrders();
 app.MapDrivers();
+app.MapDemo();
 app.MapEvents();
 app.MapRealtime();
 app.MapTracking();
