@@ -47,6 +47,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["Urls"] = "http://127.0.0.1:0",
             // Background dispatch would book drivers behind the back of tests about something else; dispatch tests turn it on.
             ["Dispatch:Enabled"] = "false",
+            // Likewise the demo's city simulator (demo mode is on for the demo data); the demo tests turn it on.
+            ["Demo:Simulate"] = "false",
         };
         foreach (var (key, value) in store.Settings)
         {
