@@ -109,6 +109,37 @@ public sealed class DashboardTests(Browser browser)
     }
 
     [Fact]
+    public async Task With_the_simulator_on_the_page_shows_a_living_city_within_seconds()
+    {
+        await using var store = await TestStore.CreateAsync();
+        await using var server = await ServerProcess.StartAsync(store, port: null, new Dictionary<string, string>
+        {
+            ["Demo:Enabled"] = "true",
+            ["Demo:Seed"] = "7",
+            ["Demo:SpeedMps"] = "40",
+            ["Demo:OrdersPerMinute"] = "30",
+        }, Ct);
+
+        var page = await browser.SignInAsync(server.Address, "admin@demo.test");
+
+        // Drivers come online and move along the streets; orders arrive and dispatch books them.
+        await Expect(page.Locator("#map .driver")).ToHaveCountAsync(12, new() { Timeout = 30_000 });
+        await Expect(page.Locator(".column[data-status=\"ASSIGNED\"] .card, .column[data-status=\"PICKED_UP\"] .card, .column[data-status=\"IN_TRANSIT\"] .card").First)
+            .ToBeVisibleAsync(new() { Timeout = 30_000 });
+        var moving = page.Locator("#map .driver[data-status=\"busy\"]").First;
+        var before = await moving.GetAttributeAsync("transform");
+        await Expect(moving).Not.ToHaveAttributeAsync("transform", before!, new() { Timeout = 10_000 });
+
+        // The pictures in docs/ come from here (copied by hand when the page changes).
+        var folder = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "screenshots")).FullName;
+        await Card(page, "ASSIGNED", (await page.Locator(".column[data-status=\"ASSIGNED\"] .card").First.GetAttributeAsync("data-order-id"))!)
+            .ClickAsync(new() { Timeout = 30_000 });
+        await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "dashboard.png") });
+        await page.Locator("#map").ScreenshotAsync(new() { Path = Path.Combine(folder, "map.png") });
+        TestContext.Current.SendDiagnosticMessage($"screenshots in {folder}");
+    }
+
+    [Fact]
     public async Task At_phone_width_the_page_is_one_column_with_nothing_cut_off()
     {
         await using var store = await TestStore.CreateAsync();

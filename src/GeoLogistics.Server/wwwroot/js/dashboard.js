@@ -235,7 +235,7 @@ function card(order) {
   button.querySelector('.number').textContent = `#${order.number}`;
   button.querySelector('.kind').textContent = [order.kind, order.priority ? `P${order.priority}` : null].filter(Boolean).join(' · ');
   button.querySelector('.route').textContent = `${order.pickup.address ?? place(order.pickup)} → ${order.dropoff.address ?? place(order.dropoff)}`;
-  button.querySelector('.driver').textContent = driver ? `🚚 ${driver}` : order.dispatchFailure ? `⚠ ${order.dispatchFailure}` : '';
+  button.querySelector('.driver').textContent = driver ?? (order.dispatchFailure ? `No driver: ${order.dispatchFailure}` : '');
   button.querySelector('.eta').textContent = eta;
   button.addEventListener('click', () => select(order.id));
   li.appendChild(button);

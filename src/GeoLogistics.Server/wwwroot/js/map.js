@@ -125,7 +125,8 @@ export class CityMap {
       }
       const pickup = el('rect', { class: `place pickup${selected ? ' selected' : ''}`, x: px - 3.5 * u, y: py - 3.5 * u, width: 7 * u, height: 7 * u, 'data-order-id': o.id }, places);
       el('title', {}, pickup).textContent = `#${o.number} pickup: ${o.pickup.address ?? ''}`;
-      const dropoff = el('circle', { class: `place dropoff${selected ? ' selected' : ''}`, cx: dx, cy: dy, r: 3.8 * u, 'data-order-id': o.id }, places);
+      const d = 4.6 * u;
+      const dropoff = el('polygon', { class: `place dropoff${selected ? ' selected' : ''}`, points: `${dx},${dy - d} ${dx + d},${dy} ${dx},${dy + d} ${dx - d},${dy}`, 'data-order-id': o.id }, places);
       el('title', {}, dropoff).textContent = `#${o.number} dropoff: ${o.dropoff.address ?? ''}`;
     }
     if (travelled?.length > 1) {
