@@ -134,7 +134,7 @@ public sealed class DashboardTests(Browser browser)
         var folder = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "screenshots")).FullName;
         await Card(page, "ASSIGNED", (await page.Locator(".column[data-status=\"ASSIGNED\"] .card").First.GetAttributeAsync("data-order-id"))!)
             .ClickAsync(new() { Timeout = 30_000 });
-        await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "dashboard.png") });
+        await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "dashboard.png"), FullPage = true });
         await page.Locator("#map").ScreenshotAsync(new() { Path = Path.Combine(folder, "map.png") });
         TestContext.Current.SendDiagnosticMessage($"screenshots in {folder}");
     }

@@ -120,7 +120,7 @@ function apply(message) {
     case 'driver.location': {
       const driver = state.drivers.get(message.driverId) ?? { id: message.driverId, name: 'Driver', status: 'busy', version: 0 };
       if (!driver.location || !driver.location.at || message.ts >= driver.location.at) {
-        driver.location = { lat: message.lat, lng: message.lng, heading: message.heading, at: message.ts };
+        driver.location = { lat: message.lat, lng: message.lng, heading: message.heading, speed: message.speed, at: message.ts };
       }
       state.drivers.set(driver.id, driver);
       const selected = state.orders.get(state.selectedId);

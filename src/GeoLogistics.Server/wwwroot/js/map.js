@@ -96,7 +96,8 @@ export class CityMap {
       g.setAttribute('transform', `translate(${x.toFixed(1)} ${y.toFixed(1)})`);
       g.dataset.status = d.status;
       g.querySelector('.heading').setAttribute('transform', `rotate(${d.location.heading ?? 0})`);
-      g.querySelector('.heading').style.display = d.location.heading == null ? 'none' : '';
+      // A heading only while moving: a parked driver has no direction worth drawing.
+      g.querySelector('.heading').style.display = d.location.heading == null || !d.location.speed ? 'none' : '';
       g.querySelector('title').textContent = `${d.name} · ${d.status}`;
     }
     for (const g of [...layer.children]) {
