@@ -56,10 +56,11 @@ async function main() {
       { id: 'fleet', topic: 'drivers', owns: (type) => type.startsWith('driver.') },
     ],
     {
-      onAck: (_, first) => { if (first) loadSnapshot(); },
+      // The first connection reads the snapshot; a later one only if that read never completed.
+      onAck: (_, first) => { if (first || !state.ready) loadSnapshot().catch(snapshotFailed); },
       onMessage: receive,
       onState: showConnection,
-      onReplayUnavailable: () => loadSnapshot(),
+      onReplayUnavailable: () => loadSnapshot().catch(snapshotFailed),
       sessionEnded,
     });
   socket.start();
@@ -89,6 +90,12 @@ async function loadSnapshot() {
   waiting.forEach(apply);
   document.body.dataset.ready = 'true';
   render();
+}
+
+function snapshotFailed(error) {
+  if (error?.status === 401) return;
+  $('connection').textContent = `Could not load the board: ${describe(error)}`;
+  $('connection').dataset.state = 'error';
 }
 
 async function sessionEnded() {
