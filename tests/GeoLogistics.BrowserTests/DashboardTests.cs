@@ -219,6 +219,47 @@ public sealed class DashboardTests(Browser browser)
     }
 
     [Fact]
+    public async Task A_dispatcher_creates_an_order_by_clicking_the_map_assigns_it_by_hand_and_cancels_it()
+    {
+        await using var store = await TestStore.CreateAsync();
+        await using var server = await ServerProcess.StartAsync(store, port: null, Settings(dispatch: false), Ct);
+        var driverId = await OnlineDriverAsync(server, "driver3@demo.test", 52.37, 4.89);
+        var page = await browser.SignInAsync(server.Address, "dispatcher@demo.test");
+        var map = page.Locator("#map");
+        var box = (await map.BoundingBoxAsync())!;
+
+        await map.ClickAsync(new() { Position = new() { X = box.Width * 0.3f, Y = box.Height * 0.3f } });
+        await map.ClickAsync(new() { Position = new() { X = box.Width * 0.7f, Y = box.Height * 0.7f } });
+        var pickupLat = double.Parse(await page.Locator("[name=pickupLat]").InputValueAsync(), System.Globalization.CultureInfo.InvariantCulture);
+        var dropoffLat = double.Parse(await page.Locator("[name=dropoffLat]").InputValueAsync(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(pickupLat > dropoffLat, "The first click (higher on the map) is the pickup, further north.");
+        await page.GetByLabel("Kind").Last.FillAsync("BLOOD");
+        await page.Locator("#create-form [name=pickupAddress]").FillAsync("Ward 3");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create order" }).ClickAsync();
+
+        await Expect(page.Locator("#create-message")).ToContainTextAsync("created");
+        var card = page.Locator(".column[data-status=\"PENDING\"] .card").First;
+        await Expect(card).ToContainTextAsync("Ward 3");
+        var orderId = (await card.GetAttributeAsync("data-order-id"))!;
+        using var dispatcher = await Browser.ApiAsync(server, "dispatcher@demo.test", Ct);
+        var stored = await dispatcher.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}", Ct);
+        Assert.Equal("BLOOD", stored.GetProperty("kind").GetString());
+        Assert.Equal(pickupLat, stored.GetProperty("pickup").GetProperty("lat").GetDouble(), 6);
+
+        await card.ClickAsync();
+        await page.Locator("#assign-driver").SelectOptionAsync(driverId);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Assign" }).ClickAsync();
+        await Expect(Card(page, "ASSIGNED", orderId)).ToContainTextAsync("Driver 3");
+        await Expect(page.Locator("[data-fact=status]")).ToHaveTextAsync("Assigned");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Cancel order" }).ClickAsync();
+        await Expect(Card(page, "CANCELLED", orderId)).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-count-for=\"CANCELLED\"]")).ToHaveTextAsync("1");
+        await Expect(page.Locator("[data-count-for=\"ASSIGNED\"]")).ToHaveTextAsync("0");
+        await Expect(page.Locator("#details-history li")).ToHaveCountAsync(3);
+    }
+
+    [Fact]
     public async Task Two_pages_edit_one_order_and_the_second_save_shows_the_conflict_notice_with_the_current_version()
     {
         await using var store = await TestStore.CreateAsync();
