@@ -44,7 +44,9 @@ public sealed class Tracker(
     private readonly PartitionedRateLimiter<Guid> limiter = PartitionedRateLimiter.Create<Guid, Guid>(driver =>
         RateLimitPartition.GetTokenBucketLimiter(driver, _ => new TokenBucketRateLimiterOptions
         {
-            TokenLimit = authOptions.Value.LocationUpdatesPerSecond,
+            // Room for one second's positions more than the rate: an app sending at exactly the rate, whose
+            // positions arrive with network jitter, loses none. The sustained rate stays the configured one.
+            TokenLimit = 2 * authOptions.Value.LocationUpdatesPerSecond,
             TokensPerPeriod = authOptions.Value.LocationUpdatesPerSecond,
             ReplenishmentPeriod = TimeSpan.FromSeconds(1),
             QueueLimit = 0,

@@ -302,7 +302,7 @@ public class DriversApiTests
         await using var app = await TestApp.StartAsync(new Dictionary<string, string?> { ["Auth:LocationUpdatesPerSecond"] = "1" });
         var record = await app.DriverRecordAsync(1);
         var driver = await app.DriverAsync(1);
-        var positions = new[] { (Lat: 52.1, Lng: 4.1), (Lat: 52.2, Lng: 4.2), (Lat: 52.3, Lng: 4.3) };
+        var positions = new[] { (Lat: 52.1, Lng: 4.1), (Lat: 52.2, Lng: 4.2), (Lat: 52.3, Lng: 4.3), (Lat: 52.4, Lng: 4.4) };
 
         var answers = await Task.WhenAll(positions.Select(p => PostLocationAsync(driver, new { lat = p.Lat, lng = p.Lng })));
 

@@ -158,11 +158,14 @@ public class ProtocolTests
 
         await driverSocket.SendAsync(new { type = "driver.location", lat = 52.371, lng = 4.891, heading = 90, speed = 8.5 }, Ct);
         await driverSocket.SendAsync(new { type = "driver.location", lat = 52.372, lng = 4.892 }, Ct);
+        await driverSocket.SendAsync(new { type = "driver.location", lat = 52.373, lng = 4.893 }, Ct);
         await driverSocket.SendAsync(new { type = "driver.location", lat = 95, lng = 4.892 }, Ct);
 
+        // 1/s with one second's room for jitter: the first two pass, the third is cut.
         var location = await customer.NextAsync("driver.location");
         Assert.Equal((driver.Id, order.Id, 52.371, 90.0), (location.GetProperty("driverId").GetGuid(), location.GetProperty("orderId").GetGuid(),
             location.GetProperty("lat").GetDouble(), location.GetProperty("heading").GetDouble()));
+        Assert.Equal(52.372, (await customer.NextAsync("driver.location")).GetProperty("lat").GetDouble());
         Assert.Equal("rate_limited", (await driverSocket.NextAsync("error")).GetProperty("code").GetString());
         var invalid = await driverSocket.NextAsync("error");
         Assert.Equal(("bad_request", "lat"), (invalid.GetProperty("code").GetString(), invalid.GetProperty("details").GetProperty("field").GetString()));
@@ -170,13 +173,13 @@ public class ProtocolTests
         Assert.DoesNotContain(customer.Drain(), m => Type(m) == "driver.location");
         Assert.Empty(otherTenant.Drain());
         var stored = await (await app.AdminAsync()).GetFromJsonAsync<JsonElement>($"/api/drivers/{driver.Id}", Ct);
-        Assert.Equal(52.371, stored.GetProperty("location").GetProperty("lat").GetDouble());
+        Assert.Equal(52.372, stored.GetProperty("location").GetProperty("lat").GetDouble());
 
         // A late subscriber gets the latest position at once.
         await using var late = await ConnectAsync(app, "dispatcher@demo.test");
         await late.SendAsync(new { type = "subscribe", topic = $"driver:{driver.Id}" }, Ct);
         Assert.Equal("subscribed", Type(await late.NextAsync()));
-        Assert.Equal(52.371, (await late.NextAsync("driver.location")).GetProperty("lat").GetDouble());
+        Assert.Equal(52.372, (await late.NextAsync("driver.location")).GetProperty("lat").GetDouble());
     }
 
     [Fact]
