@@ -116,6 +116,8 @@ public static class RealtimeApi
             eventsReplayed = hub.Replayed,
             slowConsumersClosed = hub.ClientsDropped,
             positionsAccepted = tracker.AcceptedPositions,
+            positionsStored = tracker.StoredPositions,
+            storeFlushes = tracker.StoreFlushes,
             trackPointsDropped = tracker.DroppedTrackPoints,
         });
     }
