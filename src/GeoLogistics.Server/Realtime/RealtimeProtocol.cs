@@ -185,12 +185,13 @@ public sealed partial class RealtimeProtocol(
             new Subscribed(id, topic.ToString(), new FiltersDto([.. filters.Statuses.Select(OrdersApi.StatusName)], filters.Kind), replayed),
             RealtimeJson.Default.Subscribed));
 
-        // The latest volatile values, so a map is not empty until each driver's next ping.
+        // The latest positions, so a map is not empty until each driver's next ping. Held like live positions (the
+        // newest per driver), so a map of more drivers than the outbound queue holds does not close the subscriber.
         foreach (var location in hub.LatestLocations)
         {
             if (topic.Covers(location) && location.VisibleTo(caller))
             {
-                connection.Enqueue(location.Utf8);
+                connection.OfferLocation(location.DriverId!.Value, location.Utf8, replace: false);
             }
         }
     }
