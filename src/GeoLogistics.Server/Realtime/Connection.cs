@@ -438,9 +438,11 @@ public sealed partial class Connection : IHubClient
 
     /// <summary>
     /// Reads whole messages of at most <see cref="RealtimeOptions.MaxMessageBytes"/>; a larger one closes with 1009,
-    /// more messages than the rate allows close with 1008. Returns when the client or the server ends the connection.
+    /// more messages than the rate allows close with 1008. <paramref name="handle"/> says whether a message counts
+    /// toward that rate: a position the tracker accepted does not (it has its own rate, per driver), so a driver's
+    /// backlog that arrives at once after a stall is not taken for a flood. Returns when either side ends the connection.
     /// </summary>
-    public async Task ReceiveLoopAsync(Func<Connection, ReadOnlyMemory<byte>, Task> handle, CancellationToken requestAborted)
+    public async Task ReceiveLoopAsync(Func<Connection, ReadOnlyMemory<byte>, Task<bool>> handle, CancellationToken requestAborted)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, receiveStop.Token);
         var ct = stop.Token;
@@ -465,22 +467,25 @@ public sealed partial class Connection : IHubClient
                         return;
                     }
 
+                    var counts = true;
+                    if (message.Type == WebSocketMessageType.Binary)
+                    {
+                        SendError("bad_request", "Messages are JSON text frames.");
+                    }
+                    else
+                    {
+                        counts = await handle(this, buffer.AsMemory(0, message.Length));
+                    }
+
                     var now = Environment.TickCount64;
                     allowance = Math.Min(options.MaxMessagesPerSecond * 2.0, allowance + ((now - lastRefill) / 1000.0 * options.MaxMessagesPerSecond));
                     lastRefill = now;
-                    if (allowance < 1)
+                    if (counts && allowance < 1)
                     {
                         Abort(WebSocketCloseStatus.PolicyViolation, "too many messages");
                         return;
                     }
-                    allowance--;
-
-                    if (message.Type == WebSocketMessageType.Binary)
-                    {
-                        SendError("bad_request", "Messages are JSON text frames.");
-                        continue;
-                    }
-                    await handle(this, buffer.AsMemory(0, message.Length));
+                    allowance -= counts ? 1 : 0;
                 }
                 finally
                 {
