@@ -486,11 +486,14 @@ public sealed class Tracker(
 }
 
 /// <summary>
-/// Flushes the tracker every <see cref="TrackingOptions.StoreInterval"/>, urgent positions as soon as they come, and once
-/// more on shutdown. The only one that writes positions: a ping never waits for the store (docs/adr/0005).
+/// Flushes the tracker every <see cref="TrackingOptions.StoreInterval"/>, urgent positions as soon as they come (those of
+/// the next 50 ms together), and once more on shutdown. The only one that writes positions: a ping never waits for the store (docs/adr/0005).
 /// </summary>
 public sealed partial class TrackWriter(Tracker tracker, IOptions<TrackingOptions> options, TimeProvider clock, ILogger<TrackWriter> logger) : BackgroundService
 {
+    // Urgent positions that come within this of each other share a transaction: at most 20 urgent flushes a second.
+    private static readonly TimeSpan UrgentWindow = TimeSpan.FromMilliseconds(50);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var interval = options.Value.StoreInterval;
@@ -503,6 +506,7 @@ public sealed partial class TrackWriter(Tracker tracker, IOptions<TrackingOption
                 if (left > TimeSpan.Zero && await tracker.WaitUrgentAsync(left, stoppingToken))
                 {
                     await FlushSafelyAsync(urgentOnly: true, stoppingToken);
+                    await Task.Delay(UrgentWindow, clock, stoppingToken);
                     continue;
                 }
                 last = clock.GetTimestamp();
