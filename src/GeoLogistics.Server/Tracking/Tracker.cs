@@ -230,28 +230,26 @@ public sealed class Tracker(
         {
             shared.Put(driverId, position);
         }
-        if (isUrgent)
-        {
-            await StoredSoonAsync(driverId, ct);
-        }
+        // Watchers do not wait for the store: the position goes out first, the ping's answer waits.
+        var stored = isUrgent ? StoredSoonAsync(driverId, ct) : Task.CompletedTask;
 
         var order = activeOrders.OfDriver(driverId);
         if (order is not null)
         {
             AddTrackPoint(new TrackPoint { OrderId = order.OrderId, Leg = order.Leg, Lat = position.Lat, Lng = position.Lng, At = at, Flagged = position.Flagged });
         }
-        if (!live)
+        if (live)
         {
-            return;
+            hub.Publish(EventHub.Volatile(
+                new DriverLocation(driverId, order?.OrderId, position.Lat, position.Lng, position.Heading, position.Speed, at),
+                RealtimeJson.Default.DriverLocation, "driver.location",
+                order?.TenantId ?? fleet, order?.OrderId, driverId, order?.CustomerId));
+            if (order is not null && !position.Flagged)
+            {
+                Announce(order, state, position);
+            }
         }
-        hub.Publish(EventHub.Volatile(
-            new DriverLocation(driverId, order?.OrderId, position.Lat, position.Lng, position.Heading, position.Speed, at),
-            RealtimeJson.Default.DriverLocation, "driver.location",
-            order?.TenantId ?? fleet, order?.OrderId, driverId, order?.CustomerId));
-        if (order is not null && !position.Flagged)
-        {
-            Announce(order, state, position);
-        }
+        await stored;
     }
 
     /// <summary>
