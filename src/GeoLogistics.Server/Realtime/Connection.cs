@@ -39,6 +39,7 @@ public sealed partial class Connection : IHubClient
     private (WebSocketCloseStatus Status, string Reason)? closeWith;
 
     private long lastDropReport;
+    private int aborting;
 
     public Connection(WebSocket socket, Caller caller, DateTimeOffset tokenExpires, EventHub hub, RealtimeOptions options, CancellationToken aborted)
     {
@@ -262,7 +263,8 @@ public sealed partial class Connection : IHubClient
     /// <summary>Ends the connection with a close code; queued messages are not sent.</summary>
     public void Abort(WebSocketCloseStatus status, string reason)
     {
-        if (closeWith is not null)
+        // Volatile fan-out may find the queue full on several threads at once: the first one closes.
+        if (Interlocked.Exchange(ref aborting, 1) == 1)
         {
             return;
         }
