@@ -257,6 +257,7 @@ public sealed class LocationsScenario : IScenario
             report.Add("driver setup", $"{setupTime.TotalSeconds:0.0} s ({k / setupTime.TotalSeconds:0} drivers/s)");
             report.Add("updates sent", $"{sent} in {sendSeconds:0.00} s = {sent / sendSeconds:0}/s ({sendFailures[0]} sockets failed to send)");
             report.Add("ingested (server's positionsAccepted)", $"{accepted} while sending = {accepted / acceptSeconds:0}/s; {acceptedAfterDrain - acceptedBefore.Count} after a {drain.TotalSeconds:0} s drain ({sent - (acceptedAfterDrain - acceptedBefore.Count)} of the sent not accepted)");
+            report.Add("store writes while sending", $"{acceptedAtEnd.Stored - acceptedBefore.Stored} positions in {acceptedAtEnd.Flushes - acceptedBefore.Flushes} transactions");
             report.Add("dashboards on drivers received", m == 0 ? "n/a" : $"{mapTallies.Sum(t => t.Locations)} driver.location = {mapTallies.Sum(t => t.Locations) / sendSeconds:0}/s; per dashboard min {mapTallies.Min(t => t.Locations)}, max {mapTallies.Max(t => t.Locations)} of {sent}");
             report.Add("send → drivers dashboard p50/p95/p99/max", $"{Stats.Latencies(mapLatencies)} (first {Math.Min(m, TimedDashboards)} dashboards, {mapLatencies.Count} receipts; {mapUnmatched} matched no send)");
             report.Add("watchers received", watched == 0 ? "n/a" : $"{watcherTallies.Sum(t => t.Locations)} of {sentToWatched} sent by the watched drivers");
@@ -287,11 +288,15 @@ public sealed class LocationsScenario : IScenario
         }
     }
 
-    /// <summary>The server's count of accepted positions, and when its answer arrived.</summary>
-    private static async Task<(long Count, long At)> AcceptedAsync(Api api, string adminToken, CancellationToken ct)
+    /// <summary>
+    /// The server's count of accepted positions, when its answer arrived, and the positions and transactions the
+    /// server's writer put in the store (0 from a server that does not tell them).
+    /// </summary>
+    private static async Task<(long Count, long At, long Stored, long Flushes)> AcceptedAsync(Api api, string adminToken, CancellationToken ct)
     {
         var stats = await api.CallAsync(HttpMethod.Get, "/api/ws/stats", adminToken, null, HttpStatusCode.OK, ct);
-        return (stats.GetProperty("positionsAccepted").GetInt64(), Stopwatch.GetTimestamp());
+        long Optional(string name) => stats.TryGetProperty(name, out var value) ? value.GetInt64() : 0;
+        return (stats.GetProperty("positionsAccepted").GetInt64(), Stopwatch.GetTimestamp(), Optional("positionsStored"), Optional("storeFlushes"));
     }
 
     /// <summary>Send → receipt of every kept receipt, sorted; receipts whose n was never sent are counted apart.</summary>

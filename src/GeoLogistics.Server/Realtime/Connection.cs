@@ -8,9 +8,10 @@ using GeoLogistics.Server.Auth;
 namespace GeoLogistics.Server.Realtime;
 
 /// <summary>
-/// One client socket: a bounded outbound queue drained by its own send loop, a receive loop that reads one message
-/// at a time, and the subscriptions. Subscriptions change only inside <see cref="EventHub.InStep"/>, so fan-out
-/// (which runs there too) always sees a consistent set.
+/// One client socket: a bounded outbound queue and the newest unsent position per driver, drained by its own send loop;
+/// a receive loop that reads one message at a time; and the subscriptions. Subscriptions change only inside
+/// <see cref="EventHub.InStep"/>, so durable fan-out (which runs there too) always sees a consistent set; volatile
+/// fan-out reads a copy that is replaced, never changed.
 /// </summary>
 public sealed partial class Connection : IHubClient
 {
@@ -19,13 +20,26 @@ public sealed partial class Connection : IHubClient
     private readonly WebSocket socket;
     private readonly EventHub hub;
     private readonly RealtimeOptions options;
-    private readonly Channel<ReadOnlyMemory<byte>> outbound;
+    private readonly Channel<Outgoing> outbound;
     private readonly Dictionary<string, Subscription> subscriptions = new(StringComparer.Ordinal);
+    // The subscriptions as volatile fan-out reads them, without the hub's gate: replaced whenever they change.
+    private Subscription[] current = [];
+    // Positions not yet sent, the newest per driver, in the order drivers first got one in: a client that is behind
+    // on positions gets the newest of each driver, and positions never count against the outbound queue's bound.
+    private readonly Lock locationsGate = new();
+    private readonly Dictionary<Guid, Outgoing> locations = [];
+    // Numbers what is offered, so the send loop takes the queue and the positions in the order they were offered.
+    private long tickets;
+    private readonly Queue<Guid> locationOrder = new();
+    // Wakes the send loop; rung is 1 from a ring until the loop looks again, so a busy loop costs producers no wake-up.
+    private readonly SemaphoreSlim ready = new(0);
+    private int rung;
     // Cancelled once the close frame is out (or could not be sent): ends the receive loop.
     private readonly CancellationTokenSource receiveStop = new();
     private (WebSocketCloseStatus Status, string Reason)? closeWith;
 
     private long lastDropReport;
+    private int aborting;
 
     public Connection(WebSocket socket, Caller caller, DateTimeOffset tokenExpires, EventHub hub, RealtimeOptions options, CancellationToken aborted)
     {
@@ -35,7 +49,7 @@ public sealed partial class Connection : IHubClient
         this.options = options;
         Caller = caller;
         TokenExpires = tokenExpires;
-        outbound = Channel.CreateBounded<ReadOnlyMemory<byte>>(new BoundedChannelOptions(options.OutboundQueueLimit)
+        outbound = Channel.CreateBounded<Outgoing>(new BoundedChannelOptions(options.OutboundQueueLimit)
         {
             FullMode = BoundedChannelFullMode.Wait,
         });
@@ -47,7 +61,9 @@ public sealed partial class Connection : IHubClient
 
     public DateTimeOffset TokenExpires { get; private set; }
 
-    public int QueueDepth => outbound.Reader.Count;
+    public int QueueDepth => outbound.Reader.Count + Volatile.Read(ref locationCount);
+
+    private int locationCount;
 
     public bool IsClosing => closeWith is not null;
 
@@ -79,6 +95,11 @@ public sealed partial class Connection : IHubClient
 
     public void Offer(Envelope envelope)
     {
+        if (!envelope.IsDurable)
+        {
+            OfferVolatile(envelope);
+            return;
+        }
         if (subscriptions.Count == 0 || !envelope.VisibleTo(Caller))
         {
             return;
@@ -110,11 +131,94 @@ public sealed partial class Connection : IHubClient
         }
     }
 
+    /// <summary>Not under the hub's gate: reads the copy of the subscriptions, and sends at most once.</summary>
+    private void OfferVolatile(Envelope envelope)
+    {
+        if (closeWith is not null || !envelope.VisibleTo(Caller))
+        {
+            return;
+        }
+        foreach (var subscription in Volatile.Read(ref current))
+        {
+            if (subscription.Topic.Covers(envelope) && subscription.Filters.Match(envelope))
+            {
+                if (envelope.IsLocation)
+                {
+                    OfferLocation(envelope.DriverId!.Value, envelope.Utf8, replace: true);
+                }
+                else
+                {
+                    Enqueue(envelope.Utf8);
+                }
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Holds a driver's position for sending, replacing one of the same driver not yet sent (when
+    /// <paramref name="replace"/>; the positions sent on subscribing do not replace a live one). Never closes the client.
+    /// </summary>
+    public void OfferLocation(Guid driverId, ReadOnlyMemory<byte> message, bool replace)
+    {
+        if (closeWith is not null)
+        {
+            return;
+        }
+        lock (locationsGate)
+        {
+            if (locations.TryAdd(driverId, new Outgoing(Interlocked.Increment(ref tickets), message)))
+            {
+                locationOrder.Enqueue(driverId);
+                locationCount++;
+            }
+            else if (replace)
+            {
+                // The newest takes the place in line of the one it replaces.
+                locations[driverId] = locations[driverId] with { Utf8 = message };
+            }
+        }
+        Ring();
+    }
+
+    /// <summary>The next message to send, queued or a position, whichever was offered first. Only the send loop calls it.</summary>
+    private bool TryTakeNext(out ReadOnlyMemory<byte> message)
+    {
+        var queued = outbound.Reader.TryPeek(out var head);
+        lock (locationsGate)
+        {
+            if (locationOrder.TryPeek(out var driverId) && (!queued || locations[driverId].Ticket < head.Ticket))
+            {
+                locationOrder.Dequeue();
+                locations.Remove(driverId, out var location);
+                locationCount--;
+                message = location.Utf8;
+                return true;
+            }
+        }
+        if (queued && outbound.Reader.TryRead(out head))
+        {
+            message = head.Utf8;
+            return true;
+        }
+        message = default;
+        return false;
+    }
+
+    private void Ring()
+    {
+        if (Interlocked.Exchange(ref rung, 1) == 0)
+        {
+            ready.Release();
+        }
+    }
+
     /// <summary>Queues a message; a client whose queue is full is closed (1013) and resumes with <c>since</c>.</summary>
     public bool Enqueue(ReadOnlyMemory<byte> message)
     {
-        if (outbound.Writer.TryWrite(message))
+        if (outbound.Writer.TryWrite(new Outgoing(Interlocked.Increment(ref tickets), message)))
         {
+            Ring();
             return true;
         }
         Abort(TryAgainLater, "slow consumer: resume with since");
@@ -127,15 +231,17 @@ public sealed partial class Connection : IHubClient
     /// </summary>
     public async ValueTask<bool> EnqueueReplayedAsync(ReadOnlyMemory<byte> message)
     {
-        if (outbound.Writer.TryWrite(message))
+        if (outbound.Writer.TryWrite(new Outgoing(Interlocked.Increment(ref tickets), message)))
         {
+            Ring();
             return true;
         }
         using var patience = CancellationTokenSource.CreateLinkedTokenSource(Aborted);
         patience.CancelAfter(TimeSpan.FromSeconds(30));
         try
         {
-            await outbound.Writer.WriteAsync(message, patience.Token);
+            await outbound.Writer.WriteAsync(new Outgoing(Interlocked.Increment(ref tickets), message), patience.Token);
+            Ring();
             return true;
         }
         catch (ChannelClosedException)
@@ -157,7 +263,8 @@ public sealed partial class Connection : IHubClient
     /// <summary>Ends the connection with a close code; queued messages are not sent.</summary>
     public void Abort(WebSocketCloseStatus status, string reason)
     {
-        if (closeWith is not null)
+        // Volatile fan-out may find the queue full on several threads at once: the first one closes.
+        if (Interlocked.Exchange(ref aborting, 1) == 1)
         {
             return;
         }
@@ -171,14 +278,24 @@ public sealed partial class Connection : IHubClient
         while (outbound.Reader.TryRead(out _))
         {
         }
+        lock (locationsGate)
+        {
+            locations.Clear();
+            locationOrder.Clear();
+            locationCount = 0;
+        }
+        ready.Release();
     }
 
     public void Reauthenticate(Caller caller, DateTimeOffset expires)
     {
         hub.InStep(() =>
         {
+            // What the user may see can change with the token: file the subscriptions again under the new one.
+            Unfile(subscriptions.Values);
             Caller = caller;
             TokenExpires = expires;
+            File(subscriptions.Values);
         });
     }
 
@@ -188,7 +305,37 @@ public sealed partial class Connection : IHubClient
 
     /// <summary>Adds a subscription that holds live events until <see cref="GoLive"/>; returns the head to replay up to.</summary>
     public long AddReplaying(Subscription subscription) =>
-        hub.InStep(() => subscriptions[subscription.Id] = subscription with { Pending = subscription.Pending ?? [] });
+        hub.InStep(() =>
+        {
+            subscriptions[subscription.Id] = subscription with { Pending = subscription.Pending ?? [] };
+            File([subscription]);
+            Changed();
+        });
+
+    // The three below run inside the hub's gate.
+    private void File(IEnumerable<Subscription> added)
+    {
+        foreach (var subscription in added)
+        {
+            if (Route.Of(subscription.Topic, Caller) is { } route)
+            {
+                hub.AddRoute(this, route);
+            }
+        }
+    }
+
+    private void Unfile(IEnumerable<Subscription> removed)
+    {
+        foreach (var subscription in removed)
+        {
+            if (Route.Of(subscription.Topic, Caller) is { } route)
+            {
+                hub.RemoveRoute(this, route);
+            }
+        }
+    }
+
+    private void Changed() => Volatile.Write(ref current, [.. subscriptions.Values]);
 
     /// <summary>Sends what arrived during the replay (after <paramref name="replayedUpTo"/>), then lets live events through.</summary>
     public void GoLive(string id, long replayedUpTo, ReadOnlyMemory<byte> subscribedMessage)
@@ -208,13 +355,22 @@ public sealed partial class Connection : IHubClient
                 }
             }
             subscriptions[id] = subscription with { Pending = null };
+            Changed();
         });
     }
 
     public bool RemoveSubscription(string id)
     {
         var removed = false;
-        hub.InStep(() => removed = subscriptions.Remove(id));
+        hub.InStep(() =>
+        {
+            if (subscriptions.Remove(id, out var subscription))
+            {
+                removed = true;
+                Unfile([subscription]);
+                Changed();
+            }
+        });
         return removed;
     }
 
@@ -228,16 +384,25 @@ public sealed partial class Connection : IHubClient
         }
     }
 
-    /// <summary>Drains the queue to the socket until the connection ends, then closes with the reason given.</summary>
+    /// <summary>
+    /// Drains the queue to the socket until the connection ends, then closes with the reason given. The queue goes
+    /// first; a position waits only for what was queued before the loop looked.
+    /// </summary>
     public async Task SendLoopAsync(CancellationToken ct)
     {
         try
         {
-            await foreach (var message in outbound.Reader.ReadAllAsync(ct))
+            while (closeWith is null)
             {
-                if (closeWith is not null)
+                if (!TryTakeNext(out var message))
                 {
-                    break;
+                    // Look once more after clearing the bell: whatever comes later rings it again.
+                    Volatile.Write(ref rung, 0);
+                    if (!TryTakeNext(out message))
+                    {
+                        await ready.WaitAsync(ct);
+                        continue;
+                    }
                 }
                 await socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, ct);
                 hub.CountSent();
@@ -275,9 +440,11 @@ public sealed partial class Connection : IHubClient
 
     /// <summary>
     /// Reads whole messages of at most <see cref="RealtimeOptions.MaxMessageBytes"/>; a larger one closes with 1009,
-    /// more messages than the rate allows close with 1008. Returns when the client or the server ends the connection.
+    /// more messages than the rate allows close with 1008. <paramref name="handle"/> says whether a message counts
+    /// toward that rate: a position the tracker accepted does not (it has its own rate, per driver), so a driver's
+    /// backlog that arrives at once after a stall is not taken for a flood. Returns when either side ends the connection.
     /// </summary>
-    public async Task ReceiveLoopAsync(Func<Connection, ReadOnlyMemory<byte>, Task> handle, CancellationToken requestAborted)
+    public async Task ReceiveLoopAsync(Func<Connection, ReadOnlyMemory<byte>, Task<bool>> handle, CancellationToken requestAborted)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, receiveStop.Token);
         var ct = stop.Token;
@@ -302,22 +469,25 @@ public sealed partial class Connection : IHubClient
                         return;
                     }
 
+                    var counts = true;
+                    if (message.Type == WebSocketMessageType.Binary)
+                    {
+                        SendError("bad_request", "Messages are JSON text frames.");
+                    }
+                    else
+                    {
+                        counts = await handle(this, buffer.AsMemory(0, message.Length));
+                    }
+
                     var now = Environment.TickCount64;
                     allowance = Math.Min(options.MaxMessagesPerSecond * 2.0, allowance + ((now - lastRefill) / 1000.0 * options.MaxMessagesPerSecond));
                     lastRefill = now;
-                    if (allowance < 1)
+                    if (counts && allowance < 1)
                     {
                         Abort(WebSocketCloseStatus.PolicyViolation, "too many messages");
                         return;
                     }
-                    allowance--;
-
-                    if (message.Type == WebSocketMessageType.Binary)
-                    {
-                        SendError("bad_request", "Messages are JSON text frames.");
-                        continue;
-                    }
-                    await handle(this, buffer.AsMemory(0, message.Length));
+                    allowance -= counts ? 1 : 0;
                 }
                 finally
                 {
@@ -361,3 +531,6 @@ public sealed partial class Connection : IHubClient
 
 /// <summary>A subscription; <see cref="Pending"/> holds live events while its replay runs.</summary>
 public sealed record Subscription(string Id, Topic Topic, Filters Filters, List<Envelope>? Pending);
+
+/// <summary>A message waiting for the socket, numbered in the order it was offered.</summary>
+internal readonly record struct Outgoing(long Ticket, ReadOnlyMemory<byte> Utf8);

@@ -29,6 +29,9 @@ public sealed class Envelope
 
     public bool IsDriverEvent => Type.StartsWith("driver.", StringComparison.Ordinal);
 
+    /// <summary>A driver's position: volatile, and only the newest per driver matters to a subscriber that is behind.</summary>
+    public bool IsLocation => Seq == 0 && DriverId is not null && Type == "driver.location";
+
     /// <summary>SPEC §2, as <see cref="EventVisibility"/> says it for the log.</summary>
     public bool VisibleTo(Caller caller) => caller.Role switch
     {

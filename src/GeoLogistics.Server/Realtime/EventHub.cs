@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using GeoLogistics.Server.Events;
 
@@ -6,14 +7,21 @@ namespace GeoLogistics.Server.Realtime;
 
 /// <summary>
 /// The protocol-neutral core: takes committed events from the feed and volatile messages from the API, and offers
-/// each, serialized once, to every connection. A connection decides by its subscriptions and its user's visibility.
-/// Fan-out only enqueues (never awaits a socket), under one lock that also orders it against subscribing, so that
-/// a subscription switching from replay to live sees each seq exactly once.
+/// each, serialized once, to the connections that may want it; a connection decides by its subscriptions and its
+/// user's visibility. Fan-out only enqueues (never awaits a socket).
+/// Durable events go to every connection under one lock that also orders them against subscribing, so that a
+/// subscription switching from replay to live sees each seq exactly once. Volatile messages (a position, an ETA) have
+/// no order to keep: they take no lock, and go only to the subscribers filed under the routes they name.
 /// </summary>
 public sealed class EventHub
 {
     private readonly Lock gate = new();
     private readonly HashSet<IHubClient> clients = [];
+    // Route → its subscribers, copy-on-write: changed under the gate, read by volatile fan-out without it.
+    private readonly ConcurrentDictionary<Route, IHubClient[]> routes = new();
+    private readonly Dictionary<IHubClient, List<Route>> routesOf = [];
+    [ThreadStatic]
+    private static HashSet<IHubClient>? recipients;
     private readonly ConcurrentDictionary<Guid, Envelope> latestLocations = new();
     private readonly EventFeed feed;
     private long delivered;
@@ -80,6 +88,58 @@ public sealed class EventHub
         lock (gate)
         {
             clients.Remove(client);
+            foreach (var route in routesOf.GetValueOrDefault(client) ?? [])
+            {
+                Unfile(client, route);
+            }
+            routesOf.Remove(client);
+        }
+    }
+
+    /// <summary>Files a subscription of <paramref name="client"/> under <paramref name="route"/>. Inside <see cref="InStep"/>.</summary>
+    public void AddRoute(IHubClient client, Route route)
+    {
+        lock (gate)
+        {
+            if (!clients.Contains(client))
+            {
+                return;
+            }
+            (CollectionsMarshal.GetValueRefOrAddDefault(routesOf, client, out _) ??= []).Add(route);
+            routes[route] = [.. routes.GetValueOrDefault(route) ?? [], client];
+        }
+    }
+
+    /// <summary>Takes one subscription of <paramref name="client"/> off <paramref name="route"/>. Inside <see cref="InStep"/>.</summary>
+    public void RemoveRoute(IHubClient client, Route route)
+    {
+        lock (gate)
+        {
+            if (routesOf.GetValueOrDefault(client)?.Remove(route) == true)
+            {
+                Unfile(client, route);
+            }
+        }
+    }
+
+    private void Unfile(IHubClient client, Route route)
+    {
+        if (routes.GetValueOrDefault(route) is not { } filed)
+        {
+            return;
+        }
+        var at = Array.IndexOf(filed, client);
+        if (at < 0)
+        {
+            return;
+        }
+        if (filed.Length == 1)
+        {
+            routes.TryRemove(route, out _);
+        }
+        else
+        {
+            routes[route] = [.. filed[..at], .. filed[(at + 1)..]];
         }
     }
 
@@ -111,19 +171,38 @@ public sealed class EventHub
         return Task.CompletedTask;
     }
 
-    /// <summary>A volatile message: offered to whoever is subscribed now, never logged.</summary>
+    /// <summary>
+    /// A volatile message: offered, once each, to the subscribers filed under the routes it names, never logged. No
+    /// lock: a subscription made at the same moment may or may not get it (it gets the latest position on subscribing).
+    /// </summary>
     public void Publish(Envelope envelope)
     {
-        if (envelope.Type == "driver.location" && envelope.DriverId is { } driverId)
+        if (envelope.IsLocation)
         {
-            latestLocations[driverId] = envelope;
+            latestLocations[envelope.DriverId!.Value] = envelope;
         }
-        lock (gate)
+        Span<Route> named = stackalloc Route[Route.MaxPerMessage];
+        var count = Route.Of(envelope, named);
+        var once = recipients ??= new HashSet<IHubClient>(ReferenceEqualityComparer.Instance);
+        try
         {
-            foreach (var client in clients)
+            foreach (var route in named[..count])
             {
-                client.Offer(envelope);
+                if (routes.TryGetValue(route, out var filed))
+                {
+                    foreach (var client in filed)
+                    {
+                        if (once.Add(client))
+                        {
+                            client.Offer(envelope);
+                        }
+                    }
+                }
             }
+        }
+        finally
+        {
+            once.Clear();
         }
     }
 
@@ -145,6 +224,9 @@ public sealed class EventHub
 /// <summary>What the hub offers messages to: a WebSocket connection now, the SignalR and STOMP adapters later.</summary>
 public interface IHubClient
 {
-    /// <summary>Called under the hub's gate, in seq order for durable events: enqueue or drop, never block.</summary>
+    /// <summary>
+    /// Enqueue or drop, never block. Durable events come under the hub's gate, in seq order; volatile messages from
+    /// any thread, at the same time as others.
+    /// </summary>
     void Offer(Envelope envelope);
 }

@@ -17,6 +17,7 @@ public static class RealtimeApi
         services.AddOptions<RealtimeOptions>().Bind(config.GetSection("Realtime")).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<EventHub>();
         services.AddSingleton<RealtimeProtocol>();
+        services.AddHostedService<TokenExpiry>();
         return services;
     }
 
@@ -60,35 +61,14 @@ public static class RealtimeApi
         {
             connection.Send(new ConnectionAck(connection.Id, user.ToDto(caller.DriverId), clock.Now(), hub.Head), RealtimeJson.Default.ConnectionAck);
             var sending = connection.SendLoopAsync(http.RequestAborted);
-            var watching = WatchTokenAsync(connection, clock, http.RequestAborted);
             await connection.ReceiveLoopAsync(protocol.HandleAsync, http.RequestAborted);
             await sending;
-            await watching;
         }
         finally
         {
             hub.Remove(connection);
         }
         return Results.Empty;
-    }
-
-    /// <summary>Closes the socket (1008) when its token expires, unless a fresh one came with an <c>auth</c> message.</summary>
-    private static async Task WatchTokenAsync(Connection connection, TimeProvider clock, CancellationToken ct)
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250), clock);
-        try
-        {
-            while (!connection.IsClosing && await timer.WaitForNextTickAsync(ct))
-            {
-                if (clock.GetUtcNow() >= connection.TokenExpires)
-                {
-                    connection.Abort(WebSocketCloseStatus.PolicyViolation, "token expired");
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
     }
 
     private static DateTimeOffset ExpiryOf(HttpContext http)
@@ -116,6 +96,8 @@ public static class RealtimeApi
             eventsReplayed = hub.Replayed,
             slowConsumersClosed = hub.ClientsDropped,
             positionsAccepted = tracker.AcceptedPositions,
+            positionsStored = tracker.StoredPositions,
+            storeFlushes = tracker.StoreFlushes,
             trackPointsDropped = tracker.DroppedTrackPoints,
         });
     }

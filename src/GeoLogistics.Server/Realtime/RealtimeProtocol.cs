@@ -29,7 +29,8 @@ public sealed partial class RealtimeProtocol(
     private const int ReplayPage = 500;
     private static readonly JsonDocumentOptions Parsing = new() { MaxDepth = 8 };
 
-    public async Task HandleAsync(Connection connection, ReadOnlyMemory<byte> message)
+    /// <summary>Handles one client message; false for one that does not count toward the flood limit (an accepted position).</summary>
+    public async Task<bool> HandleAsync(Connection connection, ReadOnlyMemory<byte> message)
     {
         JsonDocument doc;
         try
@@ -39,7 +40,7 @@ public sealed partial class RealtimeProtocol(
         catch (JsonException)
         {
             connection.SendError("bad_json", "The message is not JSON (or nests deeper than 8 levels).");
-            return;
+            return true;
         }
         using (doc)
         {
@@ -47,7 +48,7 @@ public sealed partial class RealtimeProtocol(
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
             {
                 connection.SendError("bad_request", "A message is an object with a string \"type\".");
-                return;
+                return true;
             }
             try
             {
@@ -66,8 +67,7 @@ public sealed partial class RealtimeProtocol(
                         await ReauthenticateAsync(connection, root);
                         break;
                     case "driver.location":
-                        await ReportLocationAsync(connection, root);
-                        break;
+                        return !await ReportLocationAsync(connection, root);
                     default:
                         connection.SendError("unknown_type", $"Unknown message type '{type.GetString()}'.",
                             Detail("known", "subscribe, unsubscribe, ping, auth, driver.location"));
@@ -84,6 +84,7 @@ public sealed partial class RealtimeProtocol(
                 LogHandlerError(logger, e);
                 connection.SendError("internal_error", "The message could not be handled; nothing was changed.");
             }
+            return true;
         }
     }
 
@@ -185,12 +186,13 @@ public sealed partial class RealtimeProtocol(
             new Subscribed(id, topic.ToString(), new FiltersDto([.. filters.Statuses.Select(OrdersApi.StatusName)], filters.Kind), replayed),
             RealtimeJson.Default.Subscribed));
 
-        // The latest volatile values, so a map is not empty until each driver's next ping.
+        // The latest positions, so a map is not empty until each driver's next ping. Held like live positions (the
+        // newest per driver), so a map of more drivers than the outbound queue holds does not close the subscriber.
         foreach (var location in hub.LatestLocations)
         {
             if (topic.Covers(location) && location.VisibleTo(caller))
             {
-                connection.Enqueue(location.Utf8);
+                connection.OfferLocation(location.DriverId!.Value, location.Utf8, replace: false);
             }
         }
     }
@@ -321,12 +323,13 @@ public sealed partial class RealtimeProtocol(
     public static DateTimeOffset ExpiryOf(Microsoft.IdentityModel.Tokens.SecurityToken token) =>
         new(DateTime.SpecifyKind(token.ValidTo, DateTimeKind.Utc));
 
-    private async Task ReportLocationAsync(Connection connection, JsonElement root)
+    /// <summary>True when the position was accepted.</summary>
+    private async Task<bool> ReportLocationAsync(Connection connection, JsonElement root)
     {
         if (connection.Caller.DriverId is not { } driverId)
         {
             connection.SendError("forbidden", "Only drivers report locations.");
-            return;
+            return false;
         }
         DateTimeOffset? recordedAt = null;
         var when = OptionalString(root, "recordedAt", 40) ?? OptionalString(root, "ts", 40);
@@ -339,7 +342,8 @@ public sealed partial class RealtimeProtocol(
         var request = new LocationRequest(
             OptionalNumber(root, "lat"), OptionalNumber(root, "lng"), OptionalNumber(root, "heading"),
             OptionalNumber(root, "speed"), OptionalNumber(root, "accuracy"), recordedAt);
-        switch (await tracker.ReportAsync(driverId, request, connection.Aborted))
+        var outcome = await tracker.ReportAsync(driverId, request, connection.Aborted);
+        switch (outcome)
         {
             case LocationOutcome.Invalid invalid:
                 connection.SendError("bad_request", invalid.Message, Detail("field", invalid.Field));
@@ -348,5 +352,6 @@ public sealed partial class RealtimeProtocol(
                 connection.SendError("rate_limited", "Positions above your rate are dropped.", Detail("retryAfterMs", ((int)limited.RetryAfter.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture)));
                 break;
         }
+        return outcome is LocationOutcome.Accepted;
     }
 }

@@ -30,6 +30,10 @@ public sealed class Tracker(
 {
     private static readonly TimeSpan MaxFutureSkew = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxLiveAge = TimeSpan.FromMinutes(10);
+    // A driver heard from again after this long is treated like one who just came online: its position is urgent.
+    private static readonly TimeSpan Silence = TimeSpan.FromSeconds(30);
+    // How long an urgent position's ping waits for the writer before going on without it (the store is stuck).
+    private static readonly TimeSpan UrgentPatience = TimeSpan.FromSeconds(5);
 
     private readonly TrackingOptions options = trackingOptions.Value;
     private readonly ConcurrentDictionary<Guid, DriverState> drivers = new();
@@ -40,6 +44,14 @@ public sealed class Tracker(
     private int pendingPointCount;
     private long droppedPoints;
     private long acceptedPositions;
+    private long storedPositions;
+    private long storeFlushes;
+
+    // Drivers whose position must reach the store now, not at the end of the interval, and the writer's doorbell.
+    private readonly ConcurrentQueue<Guid> urgent = new();
+    private readonly SemaphoreSlim due = new(0, 1);
+    // Completed when the flush under way (or the next one) has committed: what an urgent position waits for.
+    private TaskCompletionSource nextFlush = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private readonly PartitionedRateLimiter<Guid> limiter = PartitionedRateLimiter.Create<Guid, Guid>(driver =>
         RateLimitPartition.GetTokenBucketLimiter(driver, _ => new TokenBucketRateLimiterOptions
@@ -56,7 +68,7 @@ public sealed class Tracker(
     {
         public Position? Latest;
         public double? RecentSpeed;
-        public DateTimeOffset StoredAt = DateTimeOffset.MinValue;
+        public DateTimeOffset? HeardAt;
         public bool Dirty;
         public Guid? EtaOrder;
         public double? LastEta;
@@ -69,6 +81,12 @@ public sealed class Tracker(
 
     /// <summary>Positions accepted since start-up (past the checks and the rate), live or history: the ingest count.</summary>
     public long AcceptedPositions => Interlocked.Read(ref acceptedPositions);
+
+    /// <summary>Driver positions written to the store by the writer since start-up.</summary>
+    public long StoredPositions => Interlocked.Read(ref storedPositions);
+
+    /// <summary>Transactions the writer committed since start-up (each holds every position, point and ETA it found due).</summary>
+    public long StoreFlushes => Interlocked.Read(ref storeFlushes);
 
     /// <summary>The newest position this node has for the driver, or null.</summary>
     public Position? Latest(Guid driverId) => drivers.TryGetValue(driverId, out var s) ? Volatile.Read(ref s.Latest) : null;
@@ -188,7 +206,7 @@ public sealed class Tracker(
         var fleet = await FleetAsync(driverId, state, ct);
         var now = clock.Now();
         Position position;
-        bool live, writeThrough = false;
+        bool live, isUrgent = false;
         lock (state)
         {
             var previous = state.Latest;
@@ -203,46 +221,72 @@ public sealed class Tracker(
                     state.RecentSpeed = measured is { } m ? (state.RecentSpeed is { } r ? (0.7 * r) + (0.3 * m) : m) : state.RecentSpeed;
                 }
                 Volatile.Write(ref state.Latest, position);
-                // The store gets a driver's position at most once per interval; the writer flushes the rest.
-                if (now - state.StoredAt >= options.StoreInterval)
-                {
-                    state.StoredAt = now;
-                    state.Dirty = false;
-                    writeThrough = true;
-                }
-                else
-                {
-                    state.Dirty = true;
-                }
+                // The writer takes it to the store: at the end of the interval, or at once for a driver who just came
+                // online (or back), so that it is a dispatch candidate now. The ping itself writes nothing.
+                isUrgent = state.HeardAt is not { } heard || now - heard >= Silence;
+                state.HeardAt = now;
+                state.Dirty = true;
             }
         }
         if (live)
         {
             shared.Put(driverId, position);
         }
-        if (writeThrough)
-        {
-            await StoreAsync(driverId, position, ct);
-        }
+        // Watchers do not wait for the store: the position goes out first, the ping's answer waits.
+        var stored = isUrgent ? StoredSoonAsync(driverId, ct) : Task.CompletedTask;
 
         var order = activeOrders.OfDriver(driverId);
         if (order is not null)
         {
             AddTrackPoint(new TrackPoint { OrderId = order.OrderId, Leg = order.Leg, Lat = position.Lat, Lng = position.Lng, At = at, Flagged = position.Flagged });
         }
-        if (!live)
+        if (live)
         {
-            return;
+            hub.Publish(EventHub.Volatile(
+                new DriverLocation(driverId, order?.OrderId, position.Lat, position.Lng, position.Heading, position.Speed, at),
+                RealtimeJson.Default.DriverLocation, "driver.location",
+                order?.TenantId ?? fleet, order?.OrderId, driverId, order?.CustomerId));
+            if (order is not null && !position.Flagged)
+            {
+                Announce(order, state, position);
+            }
         }
-        hub.Publish(EventHub.Volatile(
-            new DriverLocation(driverId, order?.OrderId, position.Lat, position.Lng, position.Heading, position.Speed, at),
-            RealtimeJson.Default.DriverLocation, "driver.location",
-            order?.TenantId ?? fleet, order?.OrderId, driverId, order?.CustomerId));
-        if (order is not null && !position.Flagged)
+        await stored;
+    }
+
+    /// <summary>
+    /// Rings the writer for an urgent position and waits until a flush holding it has committed: many urgent positions
+    /// share one transaction. Marked dirty before the flush is read, so the flush read here is the one that takes it.
+    /// </summary>
+    private async Task StoredSoonAsync(Guid driverId, CancellationToken ct)
+    {
+        urgent.Enqueue(driverId);
+        var flushed = Volatile.Read(ref nextFlush).Task;
+        Ring();
+        try
         {
-            Announce(order, state, position);
+            await flushed.WaitAsync(UrgentPatience, ct);
+        }
+        catch (TimeoutException)
+        {
+            // The store is stuck: the position stays due and goes with the next flush that works.
         }
     }
+
+    private void Ring()
+    {
+        try
+        {
+            due.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already rung and not yet answered: one flush takes both.
+        }
+    }
+
+    /// <summary>For the writer: waits until an urgent position is waiting, or the timeout.</summary>
+    public Task<bool> WaitUrgentAsync(TimeSpan timeout, CancellationToken ct) => due.WaitAsync(timeout, ct);
 
     /// <summary>ETA when it moved by a step or more; arrival once per leg.</summary>
     private void Announce(ActiveOrder order, DriverState state, Position position)
@@ -316,12 +360,6 @@ public sealed class Tracker(
         return state.Fleet;
     }
 
-    private async Task StoreAsync(Guid driverId, Position p, CancellationToken ct)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        await StoreAsync(scope.ServiceProvider.GetRequiredService<AppDb>(), driverId, p, ct);
-    }
-
     /// <summary>One statement, no version bump: a position never conflicts with a booking, and an older one never wins.</summary>
     private static Task<int> StoreAsync(AppDb db, Guid driverId, Position p, CancellationToken ct) =>
         db.Drivers
@@ -334,36 +372,62 @@ public sealed class Tracker(
                 .SetProperty(d => d.LocationAt, p.At)
                 .SetProperty(d => d.Cell, GeoGrid.CellOf(p.Lat, p.Lng)), ct);
 
-    /// <summary>Writes what waited: the latest positions not yet stored, the track points, the ETAs. One transaction.</summary>
-    public async Task FlushAsync(CancellationToken ct)
+    /// <summary>
+    /// Writes what waited, in one transaction: the latest positions not yet stored (only the urgent ones when
+    /// <paramref name="urgentOnly"/>), and with a full flush the track points and the ETAs.
+    /// </summary>
+    public async Task FlushAsync(CancellationToken ct, bool urgentOnly = false)
     {
-        var positions = new List<(Guid, Position)>();
-        foreach (var (driverId, state) in drivers)
+        // A new generation first, then collect: a ping that marked its position before this point is in this flush.
+        var generation = Interlocked.Exchange(ref nextFlush, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var positions = new List<(Guid, DriverState, Position)>();
+        void Take(Guid driverId, DriverState state)
         {
             lock (state)
             {
                 if (state.Dirty && state.Latest is { } latest)
                 {
-                    positions.Add((driverId, latest));
+                    positions.Add((driverId, state, latest));
                     state.Dirty = false;
-                    state.StoredAt = clock.Now();
                 }
             }
         }
-        // Publish first, then dequeue exactly those (the writer is the only consumer, and the queue is FIFO):
-        // for a moment a point is in both places, never in neither.
-        TrackPoint[] points = pendingPoints.ToArray();
-        Volatile.Write(ref inFlight, points);
-        for (var i = 0; i < points.Length && pendingPoints.TryDequeue(out _); i++)
+        if (urgentOnly)
         {
-            Interlocked.Decrement(ref pendingPointCount);
-        }
-        var etas = new List<(Guid, double)>();
-        foreach (var orderId in pendingEtas.Keys)
-        {
-            if (pendingEtas.TryRemove(orderId, out var minutes))
+            while (urgent.TryDequeue(out var driverId))
             {
-                etas.Add((orderId, minutes));
+                if (drivers.TryGetValue(driverId, out var state))
+                {
+                    Take(driverId, state);
+                }
+            }
+        }
+        else
+        {
+            urgent.Clear();
+            foreach (var (driverId, state) in drivers)
+            {
+                Take(driverId, state);
+            }
+        }
+        TrackPoint[] points = [];
+        var etas = new List<(Guid, double)>();
+        if (!urgentOnly)
+        {
+            // Publish first, then dequeue exactly those (the writer is the only consumer, and the queue is FIFO):
+            // for a moment a point is in both places, never in neither.
+            points = pendingPoints.ToArray();
+            Volatile.Write(ref inFlight, points);
+            for (var i = 0; i < points.Length && pendingPoints.TryDequeue(out _); i++)
+            {
+                Interlocked.Decrement(ref pendingPointCount);
+            }
+            foreach (var orderId in pendingEtas.Keys)
+            {
+                if (pendingEtas.TryRemove(orderId, out var minutes))
+                {
+                    etas.Add((orderId, minutes));
+                }
             }
         }
         try
@@ -375,7 +439,7 @@ public sealed class Tracker(
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDb>();
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            foreach (var (driverId, position) in positions)
+            foreach (var (driverId, _, position) in positions)
             {
                 await StoreAsync(db, driverId, position, ct);
             }
@@ -383,33 +447,70 @@ public sealed class Tracker(
             {
                 await db.Orders.Where(o => o.Id == orderId).ExecuteUpdateAsync(s => s.SetProperty(o => o.EtaMinutes, minutes), ct);
             }
-            // Points of an order deleted meanwhile have nothing to belong to.
-            var orderIds = points.Select(p => p.OrderId).Distinct().ToList();
-            var existing = await db.Orders.Where(o => orderIds.Contains(o.Id)).Select(o => o.Id).ToListAsync(ct);
-            db.TrackPoints.AddRange(points.Where(p => existing.Contains(p.OrderId)));
-            await db.SaveChangesAsync(ct);
+            if (points.Length > 0)
+            {
+                // Points of an order deleted meanwhile have nothing to belong to.
+                var orderIds = points.Select(p => p.OrderId).Distinct().ToList();
+                var existing = await db.Orders.Where(o => orderIds.Contains(o.Id)).Select(o => o.Id).ToListAsync(ct);
+                db.TrackPoints.AddRange(points.Where(p => existing.Contains(p.OrderId)));
+                await db.SaveChangesAsync(ct);
+            }
             await tx.CommitAsync(ct);
+            Interlocked.Add(ref storedPositions, positions.Count);
+            Interlocked.Increment(ref storeFlushes);
+        }
+        catch
+        {
+            // Positions not replaced meanwhile are due again: the next flush retries them.
+            foreach (var (_, state, position) in positions)
+            {
+                lock (state)
+                {
+                    state.Dirty |= ReferenceEquals(state.Latest, position);
+                }
+            }
+            throw;
         }
         finally
         {
             Volatile.Write(ref inFlight, []);
+            generation.TrySetResult();
         }
     }
 
-    public void Dispose() => limiter.Dispose();
+    public void Dispose()
+    {
+        limiter.Dispose();
+        due.Dispose();
+    }
 }
 
-/// <summary>Flushes the tracker every <see cref="TrackingOptions.StoreInterval"/>, and once more on shutdown.</summary>
-public sealed partial class TrackWriter(Tracker tracker, IOptions<TrackingOptions> options, ILogger<TrackWriter> logger) : BackgroundService
+/// <summary>
+/// Flushes the tracker every <see cref="TrackingOptions.StoreInterval"/>, urgent positions as soon as they come (those of
+/// the next 50 ms together), and once more on shutdown. The only one that writes positions: a ping never waits for the store (docs/adr/0005).
+/// </summary>
+public sealed partial class TrackWriter(Tracker tracker, IOptions<TrackingOptions> options, TimeProvider clock, ILogger<TrackWriter> logger) : BackgroundService
 {
+    // Urgent positions that come within this of each other share a transaction: at most 20 urgent flushes a second.
+    private static readonly TimeSpan UrgentWindow = TimeSpan.FromMilliseconds(50);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(options.Value.StoreInterval);
+        var interval = options.Value.StoreInterval;
+        var last = clock.GetTimestamp();
         try
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
+            while (!stoppingToken.IsCancellationRequested)
             {
-                await FlushSafelyAsync(stoppingToken);
+                var left = interval - clock.GetElapsedTime(last);
+                if (left > TimeSpan.Zero && await tracker.WaitUrgentAsync(left, stoppingToken))
+                {
+                    await FlushSafelyAsync(urgentOnly: true, stoppingToken);
+                    await Task.Delay(UrgentWindow, clock, stoppingToken);
+                    continue;
+                }
+                last = clock.GetTimestamp();
+                await FlushSafelyAsync(urgentOnly: false, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -420,14 +521,14 @@ public sealed partial class TrackWriter(Tracker tracker, IOptions<TrackingOption
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        await FlushSafelyAsync(cancellationToken);
+        await FlushSafelyAsync(urgentOnly: false, cancellationToken);
     }
 
-    private async Task FlushSafelyAsync(CancellationToken ct)
+    private async Task FlushSafelyAsync(bool urgentOnly, CancellationToken ct)
     {
         try
         {
-            await tracker.FlushAsync(ct);
+            await tracker.FlushAsync(ct, urgentOnly);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -435,6 +536,6 @@ public sealed partial class TrackWriter(Tracker tracker, IOptions<TrackingOption
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Writing positions and tracks to the store failed; the next flush writes newer ones")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Writing positions and tracks to the store failed; the next flush retries them")]
     private static partial void LogFlushFailed(ILogger logger, Exception exception);
 }

@@ -99,6 +99,37 @@ public class ProtocolTests
     }
 
     [Fact]
+    public async Task A_drivers_backlog_of_positions_within_its_rate_is_not_a_flood_but_other_messages_are()
+    {
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?> { ["Realtime:MaxMessagesPerSecond"] = "1" });
+        await using var driver = await ConnectAsync(app, "driver1@demo.test");
+        var start = DateTimeOffset.UtcNow.AddSeconds(-60);
+
+        // What a driver's socket delivers at once after the network or the server stalled: many positions in a row.
+        for (var i = 0; i < 50; i++)
+        {
+            await driver.SendAsync(new { type = "driver.location", lat = 52.30 + (i * 0.0001), lng = 4.89, recordedAt = start.AddSeconds(i) }, Ct);
+        }
+        await driver.SendAsync(new { type = "ping" }, Ct);
+
+        Assert.Equal("pong", Type(await driver.NextAsync("pong")));
+        var stats = await (await app.AdminAsync()).GetFromJsonAsync<JsonElement>("/api/ws/stats", Ct);
+        Assert.Equal(50, stats.GetProperty("positionsAccepted").GetInt64());
+        for (var i = 0; i < 10 && driver.State == WebSocketState.Open; i++)
+        {
+            try
+            {
+                await driver.SendAsync(new { type = "ping" }, Ct);
+            }
+            catch (WebSocketException)
+            {
+                break;
+            }
+        }
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await driver.ClosedAsync());
+    }
+
+    [Fact]
     public async Task A_token_that_expires_mid_connection_closes_it_with_1008_unless_refreshed()
     {
         await using var app = await TestApp.StartAsync();

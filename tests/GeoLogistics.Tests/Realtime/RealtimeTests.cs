@@ -5,6 +5,7 @@ using System.Text.Json;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Realtime;
 using GeoLogistics.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -250,19 +251,95 @@ public class RealtimeTests
         Assert.Equal("subscribed", Type(await client.NextAsync()));
     }
 
+    /// <summary>A server whose outbound queues hold <paramref name="queueLimit"/> messages, over small kernel buffers.</summary>
+    private static Task<TestApp> StartWithSmallQueuesAsync(int queueLimit) => TestApp.StartAsync(
+        new Dictionary<string, string?> { ["Realtime:OutboundQueueLimit"] = $"{queueLimit}" },
+        services => services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(o =>
+            // Small kernel buffers: the server's own queue, not the loopback's megabytes, must hold the backlog.
+            o.CreateBoundListenSocket = endpoint =>
+            {
+                var socket = Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+                socket.SendBufferSize = 4096;
+                return socket;
+            }));
+
+    /// <summary>A position of a driver the test makes up, published as the tracker publishes one (seen by admins only).</summary>
+    private static void PublishPosition(TestApp app, Guid driverId, double lat) =>
+        app.Services.GetRequiredService<EventHub>().Publish(EventHub.Volatile(
+            new DriverLocation(driverId, null, lat, 4.89, null, null, DateTimeOffset.UtcNow),
+            RealtimeJson.Default.DriverLocation, "driver.location", null, null, driverId, null));
+
+    /// <summary>The last position each driver's messages told, by driver.</summary>
+    private static Dictionary<Guid, double> Newest(IEnumerable<JsonElement> messages) => messages
+        .Where(m => Type(m) == "driver.location")
+        .GroupBy(m => m.GetProperty("driverId").GetGuid())
+        .ToDictionary(g => g.Key, g => g.Last().GetProperty("lat").GetDouble());
+
+    [Fact]
+    public async Task Subscribing_to_drivers_with_more_drivers_than_the_queue_holds_sends_each_drivers_newest_position()
+    {
+        await using var app = await StartWithSmallQueuesAsync(16);
+        var drivers = Enumerable.Range(0, 100).Select(_ => Guid.NewGuid()).ToList();
+        foreach (var lat in new[] { 52.30, 52.31 })
+        {
+            drivers.ForEach(d => PublishPosition(app, d, lat));
+        }
+        await using var map = await ConnectAsync(app, "admin@demo.test");
+
+        Assert.Equal("subscribed", Type(await SubscribeAsync(map, new { type = "subscribe", topic = "drivers" })));
+        var seen = Newest(await map.UntilAsync(all => Newest(all).Count == drivers.Count));
+
+        Assert.Equal((WebSocketState.Open, (WebSocketCloseStatus?)null), (map.State, map.CloseStatus));
+        Assert.All(drivers, d => Assert.Equal(52.31, seen[d]));
+    }
+
+    [Fact]
+    public async Task A_subscriber_behind_on_positions_gets_each_drivers_newest_and_every_durable_event_in_order()
+    {
+        await using var app = await StartWithSmallQueuesAsync(64);
+        var dispatcher = await app.DispatcherAsync();
+        var admin = await app.AdminAsync();
+        await using var behind = await WsClient.ConnectAsync(app.ServerUri, await app.TokenForAsync("admin@demo.test"), Ct,
+            configure: o => o.SetBuffer(1024, 1024), read: false);
+        await behind.SendAsync(new { type = "subscribe", topic = "drivers" }, Ct);
+        await behind.SendAsync(new { type = "subscribe", topic = "orders" }, Ct);
+        using (var patience = new CancellationTokenSource(TimeSpan.FromSeconds(15)))
+        {
+            while ((await admin.GetFromJsonAsync<JsonElement>("/api/ws/stats", Ct)).GetProperty("subscriptions") is var topics &&
+                !(topics.TryGetProperty("drivers", out _) && topics.TryGetProperty("orders", out _)))
+            {
+                await Task.Delay(20, patience.Token);
+            }
+        }
+
+        // 1,000 positions of 20 drivers, far more than the queue holds, and 10 orders among them; nothing is read meanwhile.
+        var drivers = Enumerable.Range(0, 20).Select(_ => Guid.NewGuid()).ToList();
+        var orders = new List<Guid>();
+        for (var round = 0; round < 50; round++)
+        {
+            drivers.ForEach(d => PublishPosition(app, d, 52 + (round * 0.001)));
+            if (round % 5 == 0)
+            {
+                orders.Add((await CreateAsync(dispatcher)).Id);
+            }
+        }
+        await app.WaitForFeedAsync();
+        behind.StartReading();
+        var seen = await behind.UntilAsync(all =>
+            all.Count(m => Type(m) == "order.created") == orders.Count && Newest(all) is var newest &&
+            newest.Count == drivers.Count && newest.Values.All(lat => lat == 52 + (49 * 0.001)));
+
+        Assert.Equal((WebSocketState.Open, (WebSocketCloseStatus?)null), (behind.State, behind.CloseStatus));
+        var created = seen.Where(m => Type(m) == "order.created").ToList();
+        Assert.Equal(orders, created.Select(m => m.GetProperty("orderId").GetGuid()));
+        Assert.Equal(created.Select(m => m.GetProperty("seq").GetInt64()).Order(), created.Select(m => m.GetProperty("seq").GetInt64()));
+        Assert.True(seen.Count(m => Type(m) == "driver.location") < 50 * drivers.Count, "positions of a driver were coalesced while the client was behind");
+    }
+
     [Fact]
     public async Task A_slow_consumer_is_closed_with_1013_others_get_everything_and_it_resumes_with_since()
     {
-        await using var app = await TestApp.StartAsync(
-            new Dictionary<string, string?> { ["Realtime:OutboundQueueLimit"] = "64" },
-            services => services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(o =>
-                // Small kernel buffers: the server's own queue, not the loopback's megabytes, must hold the backlog.
-                o.CreateBoundListenSocket = endpoint =>
-                {
-                    var socket = Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
-                    socket.SendBufferSize = 4096;
-                    return socket;
-                }));
+        await using var app = await StartWithSmallQueuesAsync(64);
         var dispatcher = await app.DispatcherAsync();
         await using var fast = await ConnectAsync(app, "admin@demo.test");
         Assert.Equal("subscribed", Type(await SubscribeAsync(fast, new { type = "subscribe", topic = "orders" })));

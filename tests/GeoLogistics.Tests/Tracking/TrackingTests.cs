@@ -2,8 +2,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Tracking;
 using GeoLogistics.Tests.Support;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace GeoLogistics.Tests.Tracking;
 
@@ -224,5 +226,82 @@ public class TrackingTests
             tracking.GetProperty("route").EnumerateArray().Select(p => p.GetProperty("lat").GetDouble()));
         var stored = await (await app.AdminAsync()).GetFromJsonAsync<JsonElement>($"/api/drivers/{driverId}", Ct);
         Assert.Equal(PickupLat - 0.001, stored.GetProperty("location").GetProperty("lat").GetDouble());
+    }
+
+    private static Task<double?> StoredLatAsync(TestApp app, Guid driverId) =>
+        app.WithDbAsync(db => db.Drivers.AsNoTracking().Where(d => d.Id == driverId).Select(d => d.Lat).SingleAsync(Ct));
+
+    private static async Task<(long Stored, long Flushes)> StoreCountsAsync(TestApp app)
+    {
+        var stats = await (await app.AdminAsync()).GetFromJsonAsync<JsonElement>("/api/ws/stats", Ct);
+        return (stats.GetProperty("positionsStored").GetInt64(), stats.GetProperty("storeFlushes").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_drivers_pings_are_answered_while_the_store_is_locked_and_the_writer_stores_the_newest_after()
+    {
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?> { ["Tracking:StoreInterval"] = "00:00:00.200" });
+        var driverId = (await app.DriverRecordAsync(1)).Id;
+        await using var socket = await WsClient.ConnectAsync(app.ServerUri, await app.TokenForAsync("driver1@demo.test"), Ct);
+        Assert.Equal("connection_ack", Type(await socket.NextAsync()));
+        // The first position is urgent (a driver who just came online is a dispatch candidate at once): the ping that
+        // follows is answered once the writer has stored it.
+        await socket.SendAsync(new { type = "driver.location", lat = 52.30, lng = 4.89 }, Ct);
+        await socket.SendAsync(new { type = "ping" }, Ct);
+        Assert.Equal("pong", Type(await socket.NextAsync("pong")));
+        Assert.Equal(52.30, await StoredLatAsync(app, driverId));
+
+        // Someone else holds the driver's row (PostgreSQL) or the store's one write lock (SQLite) for a while.
+        await using var scope = app.Services.CreateAsyncScope();
+        var blocker = scope.ServiceProvider.GetRequiredService<GeoLogistics.Server.Data.AppDb>();
+        await using var held = await blocker.Database.BeginTransactionAsync(Ct);
+        await blocker.Drivers.Where(d => d.Id == driverId).ExecuteUpdateAsync(s => s.SetProperty(d => d.Name, d => d.Name), Ct);
+        await Task.Delay(300, Ct); // past the store interval: the next position is due for the store
+        await socket.SendAsync(new { type = "driver.location", lat = 52.31, lng = 4.89 }, Ct);
+        await socket.SendAsync(new { type = "ping" }, Ct);
+
+        Assert.Equal("pong", Type(await socket.NextAsync("pong")));
+        await held.RollbackAsync(Ct);
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        while (await StoredLatAsync(app, driverId) != 52.31)
+        {
+            await Task.Delay(50, patience.Token);
+        }
+    }
+
+    [Fact]
+    public async Task Positions_due_are_written_by_the_writer_in_one_transaction_not_by_the_pings()
+    {
+        // An hour: within the test, only urgent positions and the flush the test runs reach the store.
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?> { ["Tracking:StoreInterval"] = "01:00:00" });
+        var drivers = new List<(Guid Id, HttpClient Http)>();
+        for (var n = 1; n <= 3; n++)
+        {
+            drivers.Add(((await app.DriverRecordAsync(n)).Id, await app.DriverAsync(n)));
+        }
+        var now = DateTimeOffset.UtcNow;
+        foreach (var (id, http) in drivers)
+        {
+            Assert.Equal(HttpStatusCode.Accepted, (await PostPosition(http, 52.30, 4.89, now.AddSeconds(-5))).StatusCode);
+            Assert.Equal(52.30, await StoredLatAsync(app, id)); // first position: stored before the answer
+        }
+        var before = await StoreCountsAsync(app);
+
+        for (var i = 0; i < drivers.Count; i++)
+        {
+            Assert.Equal(HttpStatusCode.Accepted, (await PostPosition(drivers[i].Http, 52.31 + (i * 0.001), 4.89, now)).StatusCode);
+        }
+        Assert.Equal(before, await StoreCountsAsync(app));
+        foreach (var (id, _) in drivers)
+        {
+            Assert.Equal(52.30, await StoredLatAsync(app, id));
+        }
+        await app.Services.GetRequiredService<Tracker>().FlushAsync(Ct);
+
+        Assert.Equal((before.Stored + 3, before.Flushes + 1), await StoreCountsAsync(app));
+        for (var i = 0; i < drivers.Count; i++)
+        {
+            Assert.Equal(52.31 + (i * 0.001), await StoredLatAsync(app, drivers[i].Id));
+        }
     }
 }
