@@ -303,7 +303,7 @@ public sealed partial class Connection : IHubClient
 
     public int SubscriptionCount => subscriptions.Count;
 
-    /// <summary>Adds a subscription that holds live events until <see cref="GoLive"/>; returns the head to replay up to.</summary>
+    /// <summary>Adds a subscription that holds live events until <see cref="GoLiveAsync"/>; returns the head to replay up to.</summary>
     public long AddReplaying(Subscription subscription) =>
         hub.InStep(() =>
         {
@@ -337,9 +337,34 @@ public sealed partial class Connection : IHubClient
 
     private void Changed() => Volatile.Write(ref current, [.. subscriptions.Values]);
 
-    /// <summary>Sends what arrived during the replay (after <paramref name="replayedUpTo"/>), then lets live events through.</summary>
-    public void GoLive(string id, long replayedUpTo, ReadOnlyMemory<byte> subscribedMessage)
+    /// <summary>
+    /// Sends what arrived during the replay (after <paramref name="replayedUpTo"/>), then lets live events through.
+    /// A replay may leave the queue full: first the client reads it down to half, at its pace as during the replay,
+    /// so the answer and the held events do not find a reader that is still catching up and close it as slow.
+    /// </summary>
+    public async ValueTask GoLiveAsync(string id, long replayedUpTo, ReadOnlyMemory<byte> subscribedMessage)
     {
+        if (outbound.Reader.Count > options.OutboundQueueLimit / 2)
+        {
+            using var patience = CancellationTokenSource.CreateLinkedTokenSource(Aborted);
+            patience.CancelAfter(TimeSpan.FromSeconds(30));
+            try
+            {
+                while (outbound.Reader.Count > options.OutboundQueueLimit / 2)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(5), patience.Token);
+                }
+            }
+            catch (OperationCanceledException) when (!Aborted.IsCancellationRequested)
+            {
+                Abort(TryAgainLater, "slow consumer: resume with since");
+                return;
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
         hub.InStep(() =>
         {
             if (!subscriptions.TryGetValue(id, out var subscription))

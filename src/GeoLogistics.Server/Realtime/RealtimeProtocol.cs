@@ -182,7 +182,7 @@ public sealed partial class RealtimeProtocol(
             connection.RemoveSubscription(id);
             throw;
         }
-        connection.GoLive(id, upTo, JsonSerializer.SerializeToUtf8Bytes(
+        await connection.GoLiveAsync(id, upTo, JsonSerializer.SerializeToUtf8Bytes(
             new Subscribed(id, topic.ToString(), new FiltersDto([.. filters.Statuses.Select(OrdersApi.StatusName)], filters.Kind), replayed),
             RealtimeJson.Default.Subscribed));
 
