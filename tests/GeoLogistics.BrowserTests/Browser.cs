@@ -1,7 +1,3 @@
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
-using System.Text.Json;
-using GeoLogistics.SystemTests;
 using Microsoft.Playwright;
 
 [assembly: AssemblyFixture(typeof(GeoLogistics.BrowserTests.Browser))]
@@ -73,16 +69,5 @@ public sealed class Browser : IAsyncLifetime
             ViewportSize = new ViewportSize { Width = width, Height = height },
         });
         return await context.NewPageAsync();
-    }
-
-    /// <summary>What the test itself does over REST, as another user would from another client.</summary>
-    public static async Task<HttpClient> ApiAsync(ServerProcess server, string email, CancellationToken ct)
-    {
-        var http = new HttpClient { BaseAddress = server.Address };
-        var response = await http.PostAsJsonAsync("/api/auth/login", new { email, password = Password }, ct);
-        response.EnsureSuccessStatusCode();
-        var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", body.GetProperty("accessToken").GetString());
-        return http;
     }
 }

@@ -42,7 +42,7 @@ public sealed class DashboardTests(Browser browser)
 
     private static async Task<string> OnlineDriverAsync(ServerProcess server, string email, double lat, double lng)
     {
-        using var driver = await Browser.ApiAsync(server, email, Ct);
+        using var driver = await server.LoginAsync(email, Browser.Password, Ct);
         (await driver.PostAsJsonAsync("/api/drivers/me/status", new { online = true }, Ct)).EnsureSuccessStatusCode();
         Assert.Equal(HttpStatusCode.Accepted, (await driver.PostAsJsonAsync("/api/drivers/me/location", new { lat, lng }, Ct)).StatusCode);
         var me = await driver.GetFromJsonAsync<JsonElement>("/api/me", Ct);
@@ -82,7 +82,7 @@ public sealed class DashboardTests(Browser browser)
     {
         await using var store = await TestStore.CreateAsync();
         await using var server = await ServerProcess.StartAsync(store, port: null, Settings(dispatch: false), Ct);
-        using var dispatcher = await Browser.ApiAsync(server, "dispatcher@demo.test", Ct);
+        using var dispatcher = await server.LoginAsync("dispatcher@demo.test", Browser.Password, Ct);
         var first = await CreateOrderAsync(dispatcher, Order("first"));
         var second = await CreateOrderAsync(dispatcher, Order("second", 0.002));
         var driverId = await OnlineDriverAsync(server, "driver1@demo.test", 52.37, 4.89);
@@ -144,7 +144,7 @@ public sealed class DashboardTests(Browser browser)
     {
         await using var store = await TestStore.CreateAsync();
         await using var server = await ServerProcess.StartAsync(store, port: null, Settings(dispatch: false), Ct);
-        using var dispatcher = await Browser.ApiAsync(server, "dispatcher@demo.test", Ct);
+        using var dispatcher = await server.LoginAsync("dispatcher@demo.test", Browser.Password, Ct);
         var order = await CreateOrderAsync(dispatcher, Order("phone"));
 
         var page = await browser.SignInAsync(server.Address, "dispatcher@demo.test", width: 390, height: 844);
@@ -166,7 +166,7 @@ public sealed class DashboardTests(Browser browser)
     {
         await using var store = await TestStore.CreateAsync();
         await using var server = await ServerProcess.StartAsync(store, port: null, Settings(dispatch: false), Ct);
-        using var dispatcher = await Browser.ApiAsync(server, "dispatcher@demo.test", Ct);
+        using var dispatcher = await server.LoginAsync("dispatcher@demo.test", Browser.Password, Ct);
         var page = await browser.NewPageAsync(server.Address);
         var sockets = new List<IWebSocket>();
         page.WebSocket += (_, socket) => sockets.Add(socket);
@@ -200,7 +200,7 @@ public sealed class DashboardTests(Browser browser)
         var page = await browser.SignInAsync(server.Address, "admin@demo.test");
         var marker = page.Locator($"#map .driver[data-driver-id=\"{driverId}\"]");
         await Expect(marker).ToHaveAttributeAsync("data-status", "available");
-        using var dispatcher = await Browser.ApiAsync(server, "dispatcher@demo.test", Ct);
+        using var dispatcher = await server.LoginAsync("dispatcher@demo.test", Browser.Password, Ct);
 
         var order = await CreateOrderAsync(dispatcher, Order("dispatch me"));
 
@@ -210,7 +210,7 @@ public sealed class DashboardTests(Browser browser)
         var before = await marker.GetAttributeAsync("transform");
         Assert.False(string.IsNullOrEmpty(before));
 
-        using var driver = await Browser.ApiAsync(server, "driver2@demo.test", Ct);
+        using var driver = await server.LoginAsync("driver2@demo.test", Browser.Password, Ct);
         Assert.Equal(HttpStatusCode.Accepted,
             (await driver.PostAsJsonAsync("/api/drivers/me/location", new { lat = 52.3715, lng = 4.8835, heading = 300 }, Ct)).StatusCode);
 
@@ -241,7 +241,7 @@ public sealed class DashboardTests(Browser browser)
         var card = page.Locator(".column[data-status=\"PENDING\"] .card").First;
         await Expect(card).ToContainTextAsync("Ward 3");
         var orderId = (await card.GetAttributeAsync("data-order-id"))!;
-        using var dispatcher = await Browser.ApiAsync(server, "dispatcher@demo.test", Ct);
+        using var dispatcher = await server.LoginAsync("dispatcher@demo.test", Browser.Password, Ct);
         var stored = await dispatcher.GetFromJsonAsync<JsonElement>($"/api/orders/{orderId}", Ct);
         Assert.Equal("BLOOD", stored.GetProperty("kind").GetString());
         Assert.Equal(pickupLat, stored.GetProperty("pickup").GetProperty("lat").GetDouble(), 6);
@@ -264,7 +264,7 @@ public sealed class DashboardTests(Browser browser)
     {
         await using var store = await TestStore.CreateAsync();
         await using var server = await ServerProcess.StartAsync(store, port: null, Settings(dispatch: false), Ct);
-        using var dispatcher = await Browser.ApiAsync(server, "dispatcher@demo.test", Ct);
+        using var dispatcher = await server.LoginAsync("dispatcher@demo.test", Browser.Password, Ct);
         var order = await CreateOrderAsync(dispatcher, Order("original"));
         var first = await browser.SignInAsync(server.Address, "dispatcher@demo.test");
         var second = await browser.SignInAsync(server.Address, "admin@demo.test");
@@ -310,7 +310,7 @@ public sealed class DashboardTests(Browser browser)
             }
             """);
         JsonElement seen;
-        using (var api = await Browser.ApiAsync(server, "dispatcher@demo.test", Ct))
+        using (var api = await server.LoginAsync("dispatcher@demo.test", Browser.Password, Ct))
         {
             seen = await CreateOrderAsync(api, Order("seen live"));
         }
@@ -323,7 +323,7 @@ public sealed class DashboardTests(Browser browser)
         // Written while the page is away, by another node on the same store.
         var missed = new List<JsonElement>();
         await using (var other = await ServerProcess.StartAsync(store, port: null, Settings(dispatch: false), Ct))
-        using (var api = await Browser.ApiAsync(other, "dispatcher@demo.test", Ct))
+        using (var api = await other.LoginAsync("dispatcher@demo.test", Browser.Password, Ct))
         {
             for (var i = 0; i < 3; i++)
             {
@@ -345,7 +345,7 @@ public sealed class DashboardTests(Browser browser)
         Assert.Equal(["reconnecting", "catching-up", "live"], states.Distinct().TakeLast(3));
 
         // Exactly what the server has: the same cards in the same columns, the same counters.
-        using var admin = await Browser.ApiAsync(restarted, "admin@demo.test", Ct);
+        using var admin = await restarted.LoginAsync("admin@demo.test", Browser.Password, Ct);
         var expected = await BoardOnServerAsync(admin);
         var shown = await BoardOnPageAsync(page);
         Assert.Equal(expected.Keys.Order(), shown.Keys.Order());
@@ -387,7 +387,7 @@ public sealed class DashboardTests(Browser browser)
         await using var server = await ServerProcess.StartAsync(store, port: null, Settings(dispatch: false), Ct);
         var page = await browser.NewPageAsync(server.Address);
         await Browser.SignInAsync(page, "dispatcher@demo.test");
-        using var admin = await Browser.ApiAsync(server, "admin@demo.test", Ct);
+        using var admin = await server.LoginAsync("admin@demo.test", Browser.Password, Ct);
         async Task<int> SocketsOpenAsync() =>
             (await admin.GetFromJsonAsync<JsonElement>("/api/ws/stats", Ct)).GetProperty("connections").GetInt32();
         Assert.Equal(1, await SocketsOpenAsync());

@@ -6,13 +6,6 @@ namespace GeoLogistics.Server.Demo;
 /// <summary>The city simulator's settings (section <c>Demo</c>; <c>Demo:Enabled</c> or <c>--demo</c> turns demo mode on).</summary>
 public sealed class DemoOptions
 {
-    /// <summary>
-    /// The location limiter (a token bucket of one second's worth) refills on a 100 ms heartbeat and counts a position
-    /// when the server gets to it: a driver sending at exactly its rate loses one now and then to that rounding and to
-    /// the server's own jitter. This much spare time between two positions keeps clear of both.
-    /// </summary>
-    public static readonly TimeSpan RateMargin = TimeSpan.FromMilliseconds(200);
-
     /// <summary>In demo mode, run the simulator. Off: demo data and the map only.</summary>
     public bool Simulate { get; set; } = true;
 
@@ -45,7 +38,7 @@ public sealed class DemoOptions
     /// <summary>The time between two positions of one driver: the interval, but never under the rate limit.</summary>
     public TimeSpan Spacing(AuthOptions auth)
     {
-        var limit = TimeSpan.FromSeconds(1.0 / auth.LocationUpdatesPerSecond) + RateMargin;
+        var limit = TimeSpan.FromSeconds(1.0 / auth.LocationUpdatesPerSecond);
         return PositionInterval > limit ? PositionInterval : limit;
     }
 }

@@ -239,9 +239,8 @@ public sealed class DriverPlan
                 DriveTo(pickup);
                 break;
             case OrderStatus.PickedUp:
-                Status = status;
-                Leg = Leg.AtPickup;
-                wait = TimeSpan.Zero;
+                Reached(status);
+                wait = TimeSpan.Zero; // read back, not done now: the loading is already over
                 StandStill();
                 break;
             default:
