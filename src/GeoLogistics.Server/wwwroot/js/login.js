@@ -1,6 +1,8 @@
 // Sign-in: the server answers with an HttpOnly cookie this page never sees; then the dashboard opens.
 const form = document.getElementById('login-form');
 const error = document.getElementById('login-error');
+const button = form.querySelector('button');
+button.disabled = false;
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -11,7 +13,6 @@ form.addEventListener('submit', async (event) => {
     error.textContent = 'Enter your email and password.';
     return;
   }
-  const button = form.querySelector('button');
   button.disabled = true;
   try {
     const response = await fetch('/api/auth/session', {
