@@ -4,7 +4,8 @@ namespace GeoLogistics.Server.Data;
 /// Runs before the server listens and after options are validated (so a bad setting stops the process before it
 /// touches the store): creates or upgrades the schema, then seeds an empty store and prints its logins once.
 /// </summary>
-public sealed class StoreInitializer(IServiceProvider services, IConfiguration config, IHostEnvironment env, DemoMode demo) : IHostedService
+public sealed partial class StoreInitializer(
+    IServiceProvider services, IConfiguration config, IHostEnvironment env, DemoMode demo, ILogger<StoreInitializer> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -13,13 +14,12 @@ public sealed class StoreInitializer(IServiceProvider services, IConfiguration c
         var logins = await DemoData.SeedAsync(services, withDemoData, config, cancellationToken);
         if (logins.Count > 0)
         {
-            Console.WriteLine($"Created these logins{(withDemoData ? $" (password {DemoData.Password})" : "")}:");
-            foreach (var login in logins)
-            {
-                Console.WriteLine($"  {login}");
-            }
+            LogCreatedLogins(withDemoData ? $" (password {DemoData.Password})" : "", string.Concat(logins.Select(l => $"\n  {l}")));
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created these logins{Password}:{Logins}")]
+    private partial void LogCreatedLogins(string password, string logins);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

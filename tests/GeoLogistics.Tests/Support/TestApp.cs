@@ -13,6 +13,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace GeoLogistics.Tests.Support;
 
@@ -90,10 +91,30 @@ public sealed class TestApp : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
+        // The server's log goes to the output of the test that started it, which the runner shows with that test's
+        // failure, instead of to the console that every test in the process shares.
+        var output = TestContext.Current.TestOutputHelper;
+        builder.ConfigureLogging(logging => logging.ClearProviders().AddFakeLogging(o =>
+        {
+            o.OutputFormatter = r => $"{r.Timestamp:HH:mm:ss.fff} {r.Level} {r.Category}: {r.Message}{(r.Exception is null ? "" : $"\n{r.Exception}")}";
+            o.OutputSink = line => WriteTo(output, line);
+        }));
         builder.ConfigureAppConfiguration(c => c.AddInMemoryCollection(settings));
         if (replaceServices is not null)
         {
             builder.ConfigureTestServices(replaceServices);
+        }
+    }
+
+    private static void WriteTo(ITestOutputHelper? output, string line)
+    {
+        try
+        {
+            output?.WriteLine(line);
+        }
+        catch (InvalidOperationException)
+        {
+            // The test has ended; a server still shutting down has no one to tell.
         }
     }
 
