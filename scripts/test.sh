@@ -59,11 +59,24 @@ echo "== dotnet format --verify-no-changes"
 dotnet format GeoLogistics.slnx --verify-no-changes
 
 # 5. The suite, once per store. One test project at a time: the browser tests share two cores with a browser and
-#    server processes of their own, and a project beside them would starve them.
+#    server processes of their own, and a project beside them would starve them. A failing pass ends with a digest
+#    of its failures (name, message, stack; not the server logs), so the end of the output says what failed.
 dotnet build GeoLogistics.slnx -c Release --nologo -v quiet
-echo "== tests on SQLite"
-dotnet test --solution GeoLogistics.slnx -c Release --no-build --max-parallel-test-modules 1 "$@"
-echo "== tests on PostgreSQL"
-GEOLOGISTICS_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Maximum Pool Size=200" \
+log_dir="$(mktemp -d /tmp/geologistics-tests.XXXXXX)"
+trap 'stop_redis; stop_pg; rm -rf "$log_dir"' EXIT
+run_pass() {
+  local name="$1"
+  shift
+  echo "== tests on $name"
+  local status=0
+  "$@" 2>&1 | tee "$log_dir/$name.log" || status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "== failed on $name:"
+    awk '/^failed /{show=1} /^  (Standard output|Error output)/{show=0} show' "$log_dir/$name.log"
+    exit "$status"
+  fi
+}
+run_pass SQLite dotnet test --solution GeoLogistics.slnx -c Release --no-build --max-parallel-test-modules 1 "$@"
+run_pass PostgreSQL env GEOLOGISTICS_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Maximum Pool Size=200" \
   dotnet test --solution GeoLogistics.slnx -c Release --no-build --max-parallel-test-modules 1 "$@"
 echo "== all tests passed on SQLite and PostgreSQL"
