@@ -56,7 +56,16 @@ public sealed class Browser : IAsyncLifetime
         await page.GetByLabel("Email").FillAsync(email);
         await page.GetByLabel("Password").FillAsync(Password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForURLAsync("**/dashboard");
+        try
+        {
+            await page.WaitForURLAsync("**/dashboard");
+        }
+        catch (TimeoutException e)
+        {
+            // What the page shows tells a refused sign-in from one that never got an answer.
+            var shown = string.Join(" ", await page.Locator("#login-error").AllTextContentsAsync());
+            throw new TimeoutException($"Sign-in did not reach /dashboard: the page is at {page.Url}, showing \"{shown}\".", e);
+        }
         await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-ready", "true");
         await Assertions.Expect(page.Locator("#connection")).ToHaveAttributeAsync("data-state", "live");
     }
