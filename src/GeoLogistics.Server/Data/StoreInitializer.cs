@@ -14,12 +14,13 @@ public sealed partial class StoreInitializer(
         var logins = await DemoData.SeedAsync(services, withDemoData, config, cancellationToken);
         if (logins.Count > 0)
         {
-            LogCreatedLogins(withDemoData ? $" (password {DemoData.Password})" : "", string.Concat(logins.Select(l => $"\n  {l}")));
+            // Never the password, not even the demo's: logs carry none (its password is in the README, "Demo logins").
+            LogCreatedLogins(withDemoData ? " (demo data; the password is in the README)" : "", string.Concat(logins.Select(l => $"\n  {l}")));
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Created these logins{Password}:{Logins}")]
-    private partial void LogCreatedLogins(string password, string logins);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created these logins{Note}:{Logins}")]
+    private partial void LogCreatedLogins(string note, string logins);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
