@@ -206,6 +206,7 @@ public class RealtimeTests
             await tx.CommitAsync(Ct);
         }
         await Task.WhenAll(Enumerable.Range(0, 10).Select(i => Task.Run(() => HeldWriter(i), Ct)));
+        await app.WaitForFeedAsync(); // what the held writers wrote is history now: the client gets it as replay
         var writing = Task.Run(async () =>
         {
             for (var i = 0; i < 30; i++)
@@ -269,6 +270,18 @@ public class RealtimeTests
             new DriverLocation(driverId, null, lat, 4.89, null, null, DateTimeOffset.UtcNow),
             RealtimeJson.Default.DriverLocation, "driver.location", null, null, driverId, null));
 
+    /// <summary>Waits until the server holds <paramref name="count"/> subscriptions to <paramref name="topic"/>.</summary>
+    private static async Task WaitForSubscriptionsAsync(TestApp app, string topic, int count)
+    {
+        var admin = await app.AdminAsync();
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        while (!((await admin.GetFromJsonAsync<JsonElement>("/api/ws/stats", Ct)).GetProperty("subscriptions").TryGetProperty(topic, out var held) &&
+            held.GetInt32() == count))
+        {
+            await Task.Delay(20, patience.Token);
+        }
+    }
+
     /// <summary>The last position each driver's messages told, by driver.</summary>
     private static Dictionary<Guid, double> Newest(IEnumerable<JsonElement> messages) => messages
         .Where(m => Type(m) == "driver.location")
@@ -298,19 +311,12 @@ public class RealtimeTests
     {
         await using var app = await StartWithSmallQueuesAsync(64);
         var dispatcher = await app.DispatcherAsync();
-        var admin = await app.AdminAsync();
         await using var behind = await WsClient.ConnectAsync(app.ServerUri, await app.TokenForAsync("admin@demo.test"), Ct,
             configure: o => o.SetBuffer(1024, 1024), read: false);
         await behind.SendAsync(new { type = "subscribe", topic = "drivers" }, Ct);
         await behind.SendAsync(new { type = "subscribe", topic = "orders" }, Ct);
-        using (var patience = new CancellationTokenSource(TimeSpan.FromSeconds(15)))
-        {
-            while ((await admin.GetFromJsonAsync<JsonElement>("/api/ws/stats", Ct)).GetProperty("subscriptions") is var topics &&
-                !(topics.TryGetProperty("drivers", out _) && topics.TryGetProperty("orders", out _)))
-            {
-                await Task.Delay(20, patience.Token);
-            }
-        }
+        await WaitForSubscriptionsAsync(app, "drivers", 1);
+        await WaitForSubscriptionsAsync(app, "orders", 1);
 
         // 1,000 positions of 20 drivers, far more than the queue holds, and 10 orders among them; nothing is read meanwhile.
         var drivers = Enumerable.Range(0, 20).Select(_ => Guid.NewGuid()).ToList();
@@ -346,7 +352,7 @@ public class RealtimeTests
         await using var slow = await WsClient.ConnectAsync(app.ServerUri, await app.TokenForAsync("admin@demo.test"), Ct,
             configure: o => o.SetBuffer(1024, 1024), read: false);
         await slow.SendAsync(new { type = "subscribe", topic = "orders" }, Ct);
-        await Task.Delay(200, Ct);
+        await WaitForSubscriptionsAsync(app, "orders", 2);
 
         // The fast client reads as a fast client does: it is never more than half a queue behind (on a busy machine a
         // test's reader can stall for as long as the server takes to write 64 orders, and it would be closed too).

@@ -33,6 +33,15 @@ public sealed class TestApp : WebApplicationFactory<Program>
 
     private readonly Action<IServiceCollection>? replaceServices;
 
+    static TestApp()
+    {
+        // Dozens of servers share this process, and a SQLite writer waiting for the file's one write lock waits on a
+        // pool thread (Microsoft.Data.Sqlite has no asynchronous I/O). With the pool's floor at one thread per core, a
+        // few such waits stall every other server here until the pool grows; a real server is one per process.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
+    }
+
     private TestApp(TestStore store, bool ownsStore, IReadOnlyDictionary<string, string?> overrides, Action<IServiceCollection>? replaceServices)
     {
         this.store = store;
