@@ -398,7 +398,7 @@ public sealed class DashboardTests(Browser browser)
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Log out" }).ClickAsync();
 
-        await page.WaitForURLAsync("**/login");
+        await Assertions.Expect(page).ToHaveURLAsync(Browser.AtPath("/login"));
         Assert.Empty(await page.Context.CookiesAsync());
         // The server sees the page's socket go.
         for (var wait = Stopwatch.StartNew(); await SocketsOpenAsync() > 0; await Task.Delay(100, Ct))
