@@ -2,7 +2,7 @@ namespace GeoLogistics.Server.Data;
 
 /// <summary>
 /// Runs before the server listens and after options are validated (so a bad setting stops the process before it
-/// touches the store): creates or upgrades the schema, then seeds an empty store and prints its logins once.
+/// touches the store): creates or upgrades the schema, then seeds an empty store and logs its logins once.
 /// </summary>
 public sealed partial class StoreInitializer(
     IServiceProvider services, IConfiguration config, IHostEnvironment env, DemoMode demo, ILogger<StoreInitializer> logger) : IHostedService
