@@ -231,21 +231,11 @@ public sealed class DriverPlan
             return; // nothing new, or an older read than what this driver already did
         }
         (OrderId, pickup, dropoff) = (orderId, from, to);
-        switch (status)
+        Reached(status is OrderStatus.Assigned or OrderStatus.PickedUp ? status : OrderStatus.InTransit);
+        if (status == OrderStatus.PickedUp)
         {
-            case OrderStatus.Assigned:
-                Status = status;
-                Leg = Leg.ToPickup;
-                DriveTo(pickup);
-                break;
-            case OrderStatus.PickedUp:
-                Reached(status);
-                wait = TimeSpan.Zero; // read back, not done now: the loading is already over
-                StandStill();
-                break;
-            default:
-                Reached(OrderStatus.InTransit);
-                break;
+            wait = TimeSpan.Zero; // read back, not done now: the loading is already over
+            StandStill();
         }
     }
 
@@ -257,11 +247,16 @@ public sealed class DriverPlan
         _ => 0,
     };
 
-    /// <summary>A status call for the order succeeded (or a read showed the order got there).</summary>
+    /// <summary>A status call for the order succeeded (or a read showed the order got there; ASSIGNED only by a read).</summary>
     public void Reached(OrderStatus status)
     {
         switch (status)
         {
+            case OrderStatus.Assigned:
+                Status = status;
+                Leg = Leg.ToPickup;
+                DriveTo(pickup);
+                break;
             case OrderStatus.PickedUp:
                 Status = status;
                 Leg = Leg.AtPickup;

@@ -94,6 +94,17 @@ public sealed class WsClient : IAsyncDisposable
         return all;
     }
 
+    /// <summary>
+    /// Everything the server queued for this client before the call: the answer to a ping comes after it, since a
+    /// connection's messages leave in the order they were queued.
+    /// </summary>
+    public async Task<List<JsonElement>> QueuedSoFarAsync(CancellationToken ct)
+    {
+        await SendAsync(new { type = "ping" }, ct);
+        var all = await UntilAsync(all => all.Count > 0 && all[^1].GetProperty("type").GetString() == "pong");
+        return all[..^1];
+    }
+
     /// <summary>What arrived so far, without waiting.</summary>
     public List<JsonElement> Drain()
     {

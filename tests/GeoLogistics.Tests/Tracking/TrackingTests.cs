@@ -47,17 +47,6 @@ public class TrackingTests
         return client;
     }
 
-    /// <summary>
-    /// Everything the server queued for the client before this call: the answer to a ping comes after it, since a
-    /// connection's messages leave in the order they were queued.
-    /// </summary>
-    private static async Task<List<JsonElement>> QueuedSoFarAsync(WsClient client)
-    {
-        await client.SendAsync(new { type = "ping" }, Ct);
-        var all = await client.UntilAsync(all => all.Count > 0 && Type(all[^1]) == "pong");
-        return all[..^1];
-    }
-
     /// <summary>Waits for the driver's position at <paramref name="lat"/>: a watcher behind gets only a driver's newest.</summary>
     private static Task<List<JsonElement>> UntilLocationAsync(WsClient client, double lat) =>
         client.UntilAsync(all => all.Any(m => Type(m) == "driver.location" && m.GetProperty("lat").GetDouble() == lat));
@@ -82,7 +71,7 @@ public class TrackingTests
             Assert.Equal(HttpStatusCode.Accepted, posted.StatusCode);
         }
         var seen = await UntilLocationAsync(customer, PickupLat - steps[^1]);
-        seen.AddRange(await QueuedSoFarAsync(customer));
+        seen.AddRange(await customer.QueuedSoFarAsync(Ct));
 
         Assert.All(seen.Where(m => Type(m) == "driver.location"), m => Assert.Equal(driverId, m.GetProperty("driverId").GetGuid()));
         var etas = seen.Where(m => Type(m) == "order.eta").Select(m => m.GetProperty("etaMinutes").GetDouble()).ToList();
@@ -101,7 +90,7 @@ public class TrackingTests
         var history = (await (await app.CustomerAsync()).GetFromJsonAsync<OrderDto>($"/api/orders/{order.Id}", TestApp.Json, Ct))!.History!;
         Assert.Equal([OrderStatus.Pending, OrderStatus.Assigned, OrderStatus.PickedUp, OrderStatus.InTransit, OrderStatus.Delivered], history.Select(h => h.Status));
         Assert.Equal("driver1@demo.test", history[^1].Actor.Email);
-        Assert.Empty(await QueuedSoFarAsync(otherTenant));
+        Assert.Empty(await otherTenant.QueuedSoFarAsync(Ct));
     }
 
     [Fact]
@@ -126,8 +115,8 @@ public class TrackingTests
         }
 
         await UntilLocationAsync(hospital, PickupLat - 0.01 + (2 * 0.001));
-        Assert.Empty(await QueuedSoFarAsync(kitchen));
-        Assert.Empty(await QueuedSoFarAsync(otherCustomer));
+        Assert.Empty(await kitchen.QueuedSoFarAsync(Ct));
+        Assert.Empty(await otherCustomer.QueuedSoFarAsync(Ct));
         Assert.Equal(HttpStatusCode.NotFound, (await (await app.Dispatcher2Async()).GetAsync($"/api/orders/{order.Id}/tracking", Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await (await app.ClientForAsync("other@demo.test")).GetAsync($"/api/orders/{order.Id}/tracking", Ct)).StatusCode);
         Assert.NotEqual(Guid.Empty, kitchenTenant.Id);
@@ -143,7 +132,7 @@ public class TrackingTests
         await PostPosition(driver, PickupLat - 0.02, PickupLng, start);
         await PostPosition(driver, PickupLat - 0.015, PickupLng, start.AddSeconds(30));
         var seen = await UntilLocationAsync(customer, PickupLat - 0.015);
-        seen.AddRange(await QueuedSoFarAsync(customer));
+        seen.AddRange(await customer.QueuedSoFarAsync(Ct));
         var lastLocation = seen.Last(m => Type(m) == "driver.location");
         var lastEta = seen.Last(m => Type(m) == "order.eta");
 
@@ -178,7 +167,7 @@ public class TrackingTests
 
         Assert.Equal(HttpStatusCode.Accepted, jump.StatusCode);
         Assert.Equal(PickupLat + 0.5, (await customer.NextAsync("driver.location")).GetProperty("lat").GetDouble());
-        Assert.DoesNotContain(await QueuedSoFarAsync(customer), m => Type(m) == "order.eta");
+        Assert.DoesNotContain(await customer.QueuedSoFarAsync(Ct), m => Type(m) == "order.eta");
         var route = (await (await app.DispatcherAsync()).GetFromJsonAsync<JsonElement>($"/api/orders/{order.Id}/tracking", Ct)).GetProperty("route");
         Assert.Equal([false, true], route.EnumerateArray().Select(p => p.GetProperty("flagged").GetBoolean()));
     }
