@@ -23,70 +23,95 @@ public static class AuthApi
     {
         var group = routes.MapGroup("/api/auth").WithTags("Auth");
         group.MapPost("/login", Login).WithName("Login").WithSummary("Exchange email and password for a bearer token.")
-            .AllowAnonymous()
-            .RequireRateLimiting(AuthSetup.LoginPolicy);
+            .AllowAnonymous();
         group.MapPost("/session", StartSession).WithName("StartSession")
             .WithSummary("Browser login: the same token, set as an HttpOnly, SameSite=Strict cookie instead of returned.")
-            .AllowAnonymous()
-            .RequireRateLimiting(AuthSetup.LoginPolicy);
-        group.MapDelete("/session", EndSession).WithName("EndSession").WithSummary("Browser logout: clears the cookie.")
+            .AllowAnonymous();
+        group.MapDelete("/session", EndSession).WithName("EndSession")
+            .WithSummary("Logout: ends the session of the token sent (bearer or cookie) on every node, and clears the cookie.")
             .AllowAnonymous();
         return group;
     }
 
-    // Verified against when the email is unknown, so both failures take the same time.
-    private static readonly string UnknownUserHash = new PasswordHasher<User>().HashPassword(new User(), Guid.NewGuid().ToString());
-
     private static ProblemHttpResult WrongCredentials() =>
         TypedResults.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized", detail: "Wrong email or password.");
 
-    private static async Task<Results<Ok<LoginResponse>, ProblemHttpResult>> Login(
-        LoginRequest request, AppDb db, IPasswordHasher<User> hasher, TokenService tokens, IOptions<JwtOptions> jwt, CancellationToken ct)
+    private static async Task<IResult> Login(LoginRequest request, HttpContext http, SignIn signIn, IOptions<JwtOptions> jwt, CancellationToken ct)
     {
-        if (await SignInAsync(request, db, hasher, tokens, ct) is not var (user, token))
+        return await signIn.TryAsync(request, http, ct) switch
         {
-            return WrongCredentials();
-        }
-        return TypedResults.Ok(new LoginResponse(token.AccessToken, "Bearer", jwt.Value.AccessTokenMinutes * 60, user));
+            SignInResult.Throttled throttled => Problems.TooManyRequests(http, throttled.RetryAfter, "Too many login attempts. Retry after the Retry-After delay."),
+            SignInResult.Success(var user, var token) => TypedResults.Ok(new LoginResponse(token.AccessToken, "Bearer", jwt.Value.AccessTokenMinutes * 60, user)),
+            _ => WrongCredentials(),
+        };
     }
 
-    private static async Task<Results<Ok<SessionResponse>, ProblemHttpResult>> StartSession(
-        LoginRequest request, HttpContext http, AppDb db, IPasswordHasher<User> hasher, TokenService tokens, IOptions<JwtOptions> jwt,
-        IOptions<AuthOptions> auth, CancellationToken ct)
+    private static async Task<IResult> StartSession(
+        LoginRequest request, HttpContext http, SignIn signIn, IOptions<JwtOptions> jwt, IOptions<AuthOptions> auth, CancellationToken ct)
     {
         // The cookie is the dashboard's: a login form on another site may not plant one.
         if (!BrowserSession.OriginAllowed(http.Request, auth.Value))
         {
             return Problems.Forbidden("Sign in from the dashboard's own page.");
         }
-        if (await SignInAsync(request, db, hasher, tokens, ct) is not var (user, token))
+        switch (await signIn.TryAsync(request, http, ct))
         {
-            return WrongCredentials();
+            case SignInResult.Throttled throttled:
+                return Problems.TooManyRequests(http, throttled.RetryAfter, "Too many login attempts. Retry after the Retry-After delay.");
+            case SignInResult.Success(var user, var token):
+                BrowserSession.SetCookie(http, token);
+                return TypedResults.Ok(new SessionResponse(jwt.Value.AccessTokenMinutes * 60, user));
+            default:
+                return WrongCredentials();
         }
-        BrowserSession.SetCookie(http, token);
-        return TypedResults.Ok(new SessionResponse(jwt.Value.AccessTokenMinutes * 60, user));
     }
 
-    private static NoContent EndSession(HttpContext http)
+    private static async Task<NoContent> EndSession(HttpContext http, AppDb db, Sessions sessions, CancellationToken ct)
     {
+        if (Caller.Of(http) is { } caller)
+        {
+            await sessions.EndAsync(db, caller.SessionId, ct);
+        }
         BrowserSession.ClearCookie(http);
         return TypedResults.NoContent();
     }
+}
 
-    /// <summary>The user and a fresh token, or null for an unknown email or a wrong password (one answer for both).</summary>
-    private static async Task<(UserDto User, IssuedToken Token)?> SignInAsync(
-        LoginRequest request, AppDb db, IPasswordHasher<User> hasher, TokenService tokens, CancellationToken ct)
+public abstract record SignInResult
+{
+    public sealed record Success(UserDto User, IssuedToken Token) : SignInResult;
+
+    /// <summary>Unknown email, wrong password or a disabled user: one answer for all three.</summary>
+    public sealed record Refused : SignInResult;
+
+    public sealed record Throttled(TimeSpan RetryAfter) : SignInResult;
+}
+
+/// <summary>Checks a password under the login throttles and starts a session.</summary>
+public sealed class SignIn(AppDb db, IPasswordHasher<User> hasher, Sessions sessions, LoginGuard guard)
+{
+    public async Task<SignInResult> TryAsync(LoginRequest request, HttpContext http, CancellationToken ct)
     {
+        var address = http.Connection.RemoteIpAddress?.ToString() ?? "local";
         var email = User.NormalizeEmail(request.Email!);
+        if ((await guard.CountAttemptAsync(db, address, ct) ?? await guard.BackoffAsync(db, email, address, ct)) is { } wait)
+        {
+            return new SignInResult.Throttled(wait);
+        }
         var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Email == email, ct);
         var verdict = hasher.VerifyHashedPassword(user ?? new User(), user?.PasswordHash ?? UnknownUserHash, request.Password!);
-        if (user is null || verdict == PasswordVerificationResult.Failed)
+        if (user is null || user.Disabled || verdict == PasswordVerificationResult.Failed)
         {
-            return null;
+            await guard.FailedAsync(db, email, address, ct);
+            return new SignInResult.Refused();
         }
+        await guard.SucceededAsync(db, email, address, ct);
         var driverId = user.Role == Role.Driver
             ? await db.Drivers.Where(d => d.UserId == user.Id).Select(d => (Guid?)d.Id).FirstOrDefaultAsync(ct)
             : null;
-        return (user.ToDto(driverId), tokens.Issue(user, driverId));
+        return new SignInResult.Success(user.ToDto(driverId), await sessions.StartAsync(user, driverId, ct));
     }
+
+    // Verified against when the email is unknown, so both failures take the same time.
+    private static readonly string UnknownUserHash = new PasswordHasher<User>().HashPassword(new User(), Guid.NewGuid().ToString());
 }

@@ -11,8 +11,6 @@ namespace GeoLogistics.Server.Auth;
 
 public static class AuthSetup
 {
-    public const string LoginPolicy = "login";
-
     public static IServiceCollection AddAuth(this IServiceCollection services, IConfiguration config, IHostEnvironment env)
     {
         services.AddOptions<JwtOptions>()
@@ -33,6 +31,10 @@ public static class AuthSetup
         services.Configure<PasswordHasherOptions>(config.GetSection("PasswordHasher"));
         services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
         services.AddSingleton<TokenService>();
+        services.AddSingleton<Sessions>();
+        services.AddHostedService<SessionWatch>();
+        services.AddSingleton<LoginGuard>();
+        services.AddScoped<SignIn>();
 
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
@@ -56,21 +58,19 @@ public static class AuthSetup
                     NameClaimType = Caller.EmailClaim,
                     RoleClaimType = Caller.RoleClaim,
                 };
-                // Browsers: ?access_token= on the socket handshake, else the dashboard's cookie (BrowserSession).
-                bearer.Events = new JwtBearerEvents { OnMessageReceived = BrowserSession.ReadToken };
+                bearer.Events = new JwtBearerEvents
+                {
+                    // Browsers: ?access_token= on the socket handshake, else the dashboard's cookie (BrowserSession).
+                    OnMessageReceived = BrowserSession.ReadToken,
+                    // A good signature is not enough: the token must name one known user, role and live session.
+                    OnTokenValidated = CheckSessionAsync,
+                };
             });
         services.AddAuthorization();
 
         services.AddRateLimiter(limiter =>
         {
             limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            limiter.AddPolicy(LoginPolicy, http =>
-            {
-                var permits = http.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.LoginAttemptsPerMinute;
-                return RateLimitPartition.GetFixedWindowLimiter(
-                    http.Connection.RemoteIpAddress?.ToString() ?? "local",
-                    _ => new FixedWindowRateLimiterOptions { PermitLimit = permits, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 });
-            });
             limiter.OnRejected = async (context, ct) =>
             {
                 var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
@@ -83,5 +83,16 @@ public static class AuthSetup
             };
         });
         return services;
+    }
+
+    private static async Task CheckSessionAsync(TokenValidatedContext context)
+    {
+        var sessions = context.HttpContext.RequestServices.GetRequiredService<Sessions>();
+        if (context.Principal is not { } principal || await sessions.AuthenticateAsync(principal, context.HttpContext.RequestAborted) is not { } caller)
+        {
+            context.Fail("The token does not name a known user, role and live session.");
+            return;
+        }
+        context.HttpContext.Items[typeof(Caller)] = caller;
     }
 }

@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using System.Text.Json.Serialization;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
@@ -14,33 +13,43 @@ public enum Role
     Customer,
 }
 
-/// <summary>Who is calling, read once from the token's claims.</summary>
-public sealed record Caller(Guid UserId, string Email, Role Role, Guid? TenantId, Guid? DriverId)
+/// <summary>Who is calling: the user behind a token's live session, as the store knows it (<see cref="Sessions"/>).</summary>
+public sealed record Caller(Guid UserId, string Email, Role Role, Guid? TenantId, Guid? DriverId, Guid SessionId = default)
 {
     public const string TenantClaim = "tenant_id";
     public const string DriverClaim = "driver_id";
     public const string RoleClaim = "role";
     public const string EmailClaim = "email";
     public const string SubjectClaim = "sub";
+    public const string SessionClaim = "sid";
 
     public Actor Actor => new(UserId, Email);
 
     public bool IsAdmin => Role == Role.Admin;
 
-    public static Caller From(ClaimsPrincipal user)
+    /// <summary>The role a token names, exactly as tokens are issued ("admin", …): no numbers, no other spelling.</summary>
+    public static Role? ParseRole(string? claim) => claim switch
     {
-        var id = Guid.Parse(user.FindFirstValue(SubjectClaim) ?? throw new InvalidOperationException("token without sub"));
-        var role = Enum.Parse<Role>(user.FindFirstValue(RoleClaim) ?? "", ignoreCase: true);
-        return new Caller(
-            id,
-            user.FindFirstValue(EmailClaim) ?? "",
-            role,
-            ParseGuid(user.FindFirstValue(TenantClaim)),
-            ParseGuid(user.FindFirstValue(DriverClaim)));
-    }
+        "admin" => Role.Admin,
+        "dispatcher" => Role.Dispatcher,
+        "driver" => Role.Driver,
+        "customer" => Role.Customer,
+        _ => null,
+    };
 
-    private static Guid? ParseGuid(string? value) => Guid.TryParse(value, out var g) ? g : null;
+    public static string RoleName(Role role) => role switch
+    {
+        Role.Admin => "admin",
+        Role.Dispatcher => "dispatcher",
+        Role.Driver => "driver",
+        Role.Customer => "customer",
+        _ => throw new ArgumentOutOfRangeException(nameof(role)),
+    };
 
-    /// <summary>Minimal APIs bind <see cref="Caller"/> from the authenticated principal.</summary>
-    public static ValueTask<Caller?> BindAsync(HttpContext context) => ValueTask.FromResult<Caller?>(From(context.User));
+    /// <summary>Set by the bearer handler once the token's session checked out (<see cref="AuthSetup"/>).</summary>
+    public static Caller? Of(HttpContext context) => context.Items[typeof(Caller)] as Caller;
+
+    /// <summary>Minimal APIs bind <see cref="Caller"/> from the authenticated request.</summary>
+    public static ValueTask<Caller?> BindAsync(HttpContext context) =>
+        ValueTask.FromResult<Caller?>(Of(context) ?? throw new InvalidOperationException("An endpoint that takes a Caller must require authorization."));
 }

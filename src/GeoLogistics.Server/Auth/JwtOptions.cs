@@ -38,11 +38,24 @@ public sealed class JwtOptions
     }
 }
 
-/// <summary>Login throttling and the rate of location posts (section <c>Auth</c>).</summary>
+/// <summary>Login throttling, sessions and the rate of location posts (section <c>Auth</c>).</summary>
 public sealed class AuthOptions
 {
+    /// <summary>Login attempts per client address per minute, counted in the store across every node.</summary>
     [Range(1, 1_000_000)]
     public int LoginAttemptsPerMinute { get; set; } = 10;
+
+    /// <summary>Failures in a row for one account from one address before that pair must wait (1 s, doubling).</summary>
+    [Range(1, 1000)]
+    public int LoginFailuresBeforeBackoff { get; set; } = 5;
+
+    /// <summary>The longest back-off for one account from one address.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan LoginBackoffMax { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>How often each node reads the sessions ended on any node (logout, a disabled user, a new role).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan SessionPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
     [Range(1, 1_000_000)]
     public int LocationUpdatesPerSecond { get; set; } = 1;

@@ -9,12 +9,12 @@ namespace GeoLogistics.Server.Auth;
 
 public sealed record IssuedToken(string AccessToken, DateTimeOffset ExpiresAt);
 
-/// <summary>Mints the HS256 access tokens that the bearer handler validates.</summary>
+/// <summary>Mints the HS256 access tokens that the bearer handler validates; <see cref="Sessions"/> starts their sessions.</summary>
 public sealed class TokenService(IOptions<JwtOptions> options, TimeProvider clock)
 {
     private readonly JsonWebTokenHandler handler = new();
 
-    public IssuedToken Issue(User user, Guid? driverId)
+    public IssuedToken Issue(User user, Guid? driverId, Guid sessionId)
     {
         var jwt = options.Value;
         var now = clock.Now();
@@ -23,7 +23,8 @@ public sealed class TokenService(IOptions<JwtOptions> options, TimeProvider cloc
         {
             [Caller.SubjectClaim] = user.Id.ToString(),
             [Caller.EmailClaim] = user.Email,
-            [Caller.RoleClaim] = user.Role.ToString().ToLowerInvariant(),
+            [Caller.RoleClaim] = Caller.RoleName(user.Role),
+            [Caller.SessionClaim] = sessionId.ToString(),
             [JwtRegisteredClaimNames.Jti] = Guid.NewGuid().ToString("N"),
         };
         if (user.TenantId is { } tenant)

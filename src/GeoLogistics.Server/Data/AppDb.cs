@@ -1,3 +1,4 @@
+using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Orders;
@@ -25,6 +26,8 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
     public DbSet<EventRecord> Events => Set<EventRecord>();
     public DbSet<Counter> Counters => Set<Counter>();
     public DbSet<IdempotencyRecord> IdempotencyRecords => Set<IdempotencyRecord>();
+    public DbSet<Session> Sessions => Set<Session>();
+    public DbSet<LoginThrottle> LoginThrottles => Set<LoginThrottle>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -112,6 +115,22 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
             e.HasKey(c => c.Name);
             e.Property(c => c.Name).HasMaxLength(40);
             e.HasData(new Counter { Name = Counter.Events, Value = 0 }, new Counter { Name = Counter.Orders, Value = 0 });
+        });
+
+        b.Entity<Session>(e =>
+        {
+            e.HasIndex(x => x.UserId);
+            // Nodes read the sessions ended in the last moments, and prune the expired ones.
+            e.HasIndex(x => x.RevokedAt);
+            e.HasIndex(x => x.ExpiresAt);
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        b.Entity<LoginThrottle>(e =>
+        {
+            e.ToTable("LoginThrottle");
+            e.HasKey(x => x.Key);
+            e.Property(x => x.Key).HasMaxLength(80);
         });
 
         b.Entity<IdempotencyRecord>(e =>

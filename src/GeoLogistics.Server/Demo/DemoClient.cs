@@ -14,12 +14,13 @@ using GeoLogistics.Server.Users;
 namespace GeoLogistics.Server.Demo;
 
 /// <summary>
-/// One demo user as the simulator plays it: a bearer token minted in-process, as login would mint it (login itself
-/// is throttled per client address, and every simulated user shares one), renewed when half its life is gone.
+/// One demo user as the simulator plays it: a session started in-process, as login would start it (login itself
+/// is throttled per client address, and every simulated user shares one), with a fresh token when half its life is
+/// gone.
 /// </summary>
-public sealed class DemoIdentity(User user, Guid? driverId, TokenService tokens, TimeProvider clock)
+public sealed class DemoIdentity(User user, Guid? driverId, Sessions sessions, TimeProvider clock)
 {
-    private readonly Lock gate = new();
+    private readonly SemaphoreSlim gate = new(1, 1);
     private IssuedToken? token;
     private DateTimeOffset renewAt;
 
@@ -29,20 +30,22 @@ public sealed class DemoIdentity(User user, Guid? driverId, TokenService tokens,
 
     public Guid? DriverId => driverId;
 
-    public string Token
+    public async Task<string> TokenAsync(CancellationToken ct)
     {
-        get
+        await gate.WaitAsync(ct);
+        try
         {
-            lock (gate)
+            var now = clock.GetUtcNow();
+            if (token is null || now >= renewAt)
             {
-                var now = clock.GetUtcNow();
-                if (token is null || now >= renewAt)
-                {
-                    token = tokens.Issue(user, driverId);
-                    renewAt = now + ((token.ExpiresAt - now) / 2);
-                }
-                return token.AccessToken;
+                token = await sessions.StartAsync(user, driverId, ct);
+                renewAt = now + ((token.ExpiresAt - now) / 2);
             }
+            return token.AccessToken;
+        }
+        finally
+        {
+            gate.Release();
         }
     }
 }
@@ -59,7 +62,7 @@ public sealed class DemoHttp(HttpClient http)
         string path, DemoIdentity who, T body, JsonTypeInfo<T> type, CancellationToken ct, string? idempotencyKey = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body, type) };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", who.Token);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await who.TokenAsync(ct));
         if (idempotencyKey is not null)
         {
             request.Headers.Add("Idempotency-Key", idempotencyKey);
@@ -72,7 +75,7 @@ public sealed class DemoHttp(HttpClient http)
         where T : class
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", who.Token);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await who.TokenAsync(ct));
         using var response = await http.SendAsync(request, ct);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {

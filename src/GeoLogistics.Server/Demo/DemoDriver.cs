@@ -110,7 +110,7 @@ public sealed partial class DemoDriver(
     private async Task SessionAsync(CancellationToken ct)
     {
         using var socket = new ClientWebSocket();
-        var socketToken = identity.Token;
+        var socketToken = await identity.TokenAsync(ct);
         socket.Options.SetRequestHeader("Authorization", $"Bearer {socketToken}");
         using (var connecting = CancellationTokenSource.CreateLinkedTokenSource(ct))
         {
@@ -145,7 +145,7 @@ public sealed partial class DemoDriver(
                     await HandleAsync(notice, ct);
                 }
                 await SettleAsync(ct);
-                var token = identity.Token;
+                var token = await identity.TokenAsync(ct);
                 if (token != socketToken)
                 {
                     // A fresh token before the old one expires keeps the socket open (SPEC §7).

@@ -22,7 +22,7 @@ public sealed partial class DemoSimulator(
     IServer server,
     IHostApplicationLifetime lifetime,
     IServiceScopeFactory scopes,
-    TokenService tokens,
+    Sessions sessions,
     TimeProvider clock,
     ILogger<DemoSimulator> logger) : BackgroundService
 {
@@ -160,7 +160,7 @@ public sealed partial class DemoSimulator(
             LogNoDemoData(logger);
             return null;
         }
-        var admin = new DemoIdentity(adminUser.User, null, tokens, clock);
+        var admin = new DemoIdentity(adminUser.User, null, sessions, clock);
 
         // The seeded five are there; the rest are registered through the API, as an admin would.
         var created = false;
@@ -183,13 +183,13 @@ public sealed partial class DemoSimulator(
             users = await UsersAsync(emails, ct);
         }
 
-        var dispatchers = DispatcherEmails.Where(users.ContainsKey).Select(e => new DemoIdentity(users[e].User, null, tokens, clock)).ToList();
+        var dispatchers = DispatcherEmails.Where(users.ContainsKey).Select(e => new DemoIdentity(users[e].User, null, sessions, clock)).ToList();
         var drivers = new List<CastDriver>();
         foreach (var email in driverEmails)
         {
             if (users.TryGetValue(email, out var user) && user.Driver is { } driver)
             {
-                drivers.Add(new CastDriver(new DemoIdentity(user.User, driver.Id, tokens, clock),
+                drivers.Add(new CastDriver(new DemoIdentity(user.User, driver.Id, sessions, clock),
                     driver is { Lat: { } lat, Lng: { } lng } ? (lat, lng) : null));
             }
             else

@@ -23,6 +23,7 @@ public sealed partial class RealtimeProtocol(
     EventHub hub,
     Tracker tracker,
     IOptionsMonitor<JwtBearerOptions> bearer,
+    Sessions sessions,
     TimeProvider clock,
     ILogger<RealtimeProtocol> logger)
 {
@@ -309,7 +310,11 @@ public sealed partial class RealtimeProtocol(
             connection.SendError("unauthorized", "The token is not valid.");
             return;
         }
-        var caller = Caller.From(new ClaimsPrincipal(result.ClaimsIdentity));
+        if (await sessions.AuthenticateAsync(new ClaimsPrincipal(result.ClaimsIdentity), connection.Aborted) is not { } caller)
+        {
+            connection.SendError("unauthorized", "The token's session has ended.");
+            return;
+        }
         if (caller.UserId != connection.Caller.UserId)
         {
             connection.SendError("unauthorized", "The token is for another user.");

@@ -1,17 +1,20 @@
 using System.Net.WebSockets;
+using GeoLogistics.Server.Auth;
 
 namespace GeoLogistics.Server.Realtime;
 
 /// <summary>
-/// Closes sockets whose token expired (1008), unless a fresh one came with an <c>auth</c> message. One timer for every
-/// connection, twice a second: a timer per connection cost an idle server thousands of wake-ups a second.
+/// Closes sockets whose token expired (1008), unless a fresh one came with an <c>auth</c> message; one timer for every
+/// connection, twice a second: a timer per connection cost an idle server thousands of wake-ups a second. Also closes
+/// (1008) the sockets of a session that ended on any node: a logout, a disabled user, a changed role.
 /// </summary>
-public sealed class TokenExpiry(EventHub hub, TimeProvider clock) : BackgroundService
+public sealed class TokenExpiry(EventHub hub, Sessions sessions, TimeProvider clock) : BackgroundService
 {
     private static readonly TimeSpan Every = TimeSpan.FromMilliseconds(500);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        sessions.Ended += CloseEnded;
         using var timer = new PeriodicTimer(Every, clock);
         try
         {
@@ -29,6 +32,22 @@ public sealed class TokenExpiry(EventHub hub, TimeProvider clock) : BackgroundSe
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+        }
+        finally
+        {
+            sessions.Ended -= CloseEnded;
+        }
+    }
+
+    private void CloseEnded(IReadOnlyCollection<Guid> ended)
+    {
+        var set = ended as IReadOnlySet<Guid> ?? ended.ToHashSet();
+        foreach (var connection in hub.Clients.OfType<Connection>())
+        {
+            if (!connection.IsClosing && set.Contains(connection.Caller.SessionId))
+            {
+                connection.Abort(WebSocketCloseStatus.PolicyViolation, "session ended");
+            }
         }
     }
 }

@@ -153,10 +153,10 @@ public sealed class TestApp : WebApplicationFactory<Program>
             var d = await db.Drivers.Where(x => x.UserId == u.Id).Select(x => (Guid?)x.Id).FirstOrDefaultAsync();
             return (u, d);
         });
-        var tokens = clock is null
-            ? Services.GetRequiredService<TokenService>()
-            : ActivatorUtilities.CreateInstance<TokenService>(Services, clock);
-        return tokens.Issue(user, driverId).AccessToken;
+        var sessions = clock is null
+            ? Services.GetRequiredService<Sessions>()
+            : ActivatorUtilities.CreateInstance<Sessions>(Services, ActivatorUtilities.CreateInstance<TokenService>(Services, clock), clock);
+        return (await sessions.StartAsync(user, driverId, TestContext.Current.CancellationToken)).AccessToken;
     }
 
     public HttpClient ClientWithToken(string token)
