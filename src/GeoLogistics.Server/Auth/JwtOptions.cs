@@ -45,9 +45,13 @@ public sealed class AuthOptions
     [Range(1, 1_000_000)]
     public int LoginAttemptsPerMinute { get; set; } = 10;
 
-    /// <summary>Failures in a row for one account from one address before that pair must wait (1 s, doubling).</summary>
+    /// <summary>Failures in a row for one account from one address before that pair must wait (LoginBackoffMin, doubling).</summary>
     [Range(1, 1000)]
     public int LoginFailuresBeforeBackoff { get; set; } = 5;
+
+    /// <summary>The first back-off for one account from one address; it doubles with each further failure.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
+    public TimeSpan LoginBackoffMin { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>The longest back-off for one account from one address.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]

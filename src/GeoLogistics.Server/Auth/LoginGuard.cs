@@ -11,8 +11,8 @@ namespace GeoLogistics.Server.Auth;
 /// Throttles password guessing where every node sees the same counts: in the store. Two limits:
 /// <list type="bullet">
 /// <item>per client address, <c>Auth:LoginAttemptsPerMinute</c> attempts in each minute, whatever the account;</item>
-/// <item>per account and address, a back-off after <c>Auth:LoginFailuresBeforeBackoff</c> failures in a row that doubles
-/// with each further failure up to <c>Auth:LoginBackoffMax</c>, cleared by a success. It is keyed by the address too, so
+/// <item>per account and address, a back-off of <c>Auth:LoginBackoffMin</c> after <c>Auth:LoginFailuresBeforeBackoff</c>
+/// failures in a row that doubles with each further failure up to <c>Auth:LoginBackoffMax</c>, cleared by a success. It is keyed by the address too, so
 /// an attacker's failures slow the attacker and never lock the real user, signing in from elsewhere, out.</item>
 /// </list>
 /// </summary>
@@ -84,7 +84,7 @@ public sealed class LoginGuard(TimeProvider clock, IOptions<AuthOptions> options
         return db.LoginThrottles.Where(t => t.Key == key).ExecuteDeleteAsync(ct);
     }
 
-    /// <summary>1 s at the threshold, doubling with each failure after it, at most the configured maximum.</summary>
+    /// <summary>The minimum at the threshold, doubling with each failure after it, at most the maximum.</summary>
     public static TimeSpan? Backoff(int failures, AuthOptions options)
     {
         var over = failures - options.LoginFailuresBeforeBackoff;
@@ -92,7 +92,7 @@ public sealed class LoginGuard(TimeProvider clock, IOptions<AuthOptions> options
         {
             return null;
         }
-        var seconds = Math.Pow(2, Math.Min(over, 30));
+        var seconds = options.LoginBackoffMin.TotalSeconds * Math.Pow(2, Math.Min(over, 40));
         return TimeSpan.FromSeconds(Math.Min(seconds, options.LoginBackoffMax.TotalSeconds));
     }
 
