@@ -88,6 +88,8 @@ public sealed class ServerProcess : IAsyncDisposable
         env["Auth__LoginAttemptsPerMinute"] = "1000000";
         env["Auth__LocationUpdatesPerSecond"] = "1000";
         env["Api__MaxPageSize"] = "1000";
+        // The bench opens thousands of sockets with one admin token; a real user holds a few.
+        env["Realtime__MaxConnectionsPerUser"] = "1000000";
         env["Dispatch__MaxRadiusKm"] = "15";
         env["Logging__LogLevel__Default"] = "Warning";
         foreach (var (key, value) in store.Settings)

@@ -40,6 +40,14 @@ public sealed partial class Connection : IHubClient
 
     private long lastDropReport;
     private int aborting;
+    private readonly MessageBudget budget;
+    // A replay waiting for the client to read its queue down to a depth: the send loop (or closing) completes it.
+    private DrainWait? drainWait;
+
+    private sealed record DrainWait(int Depth)
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 
     public Connection(WebSocket socket, Caller caller, DateTimeOffset tokenExpires, EventHub hub, RealtimeOptions options, CancellationToken aborted)
     {
@@ -48,7 +56,9 @@ public sealed partial class Connection : IHubClient
         this.hub = hub;
         this.options = options;
         Caller = caller;
+        UserId = caller.UserId;
         TokenExpires = tokenExpires;
+        budget = new MessageBudget(options.MaxMessagesPerSecond);
         outbound = Channel.CreateBounded<Outgoing>(new BoundedChannelOptions(options.OutboundQueueLimit)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -58,6 +68,8 @@ public sealed partial class Connection : IHubClient
     public string Id { get; } = Guid.NewGuid().ToString("N");
 
     public Caller Caller { get; private set; }
+
+    public Guid UserId { get; }
 
     public DateTimeOffset TokenExpires { get; private set; }
 
@@ -284,7 +296,62 @@ public sealed partial class Connection : IHubClient
             locationOrder.Clear();
             locationCount = 0;
         }
+        Volatile.Read(ref drainWait)?.Done.TrySetResult();
         ready.Release();
+    }
+
+    /// <summary>
+    /// Waits until at most <paramref name="depth"/> messages wait in the queue: the client reads at its pace. False when
+    /// the connection ends meanwhile, or the client read nothing for 30 s (then it is closed, 1013).
+    /// </summary>
+    private async ValueTask<bool> WaitUntilQueuedAtMostAsync(int depth)
+    {
+        if (outbound.Reader.Count <= depth)
+        {
+            return !IsClosing;
+        }
+        var wait = new DrainWait(depth);
+        Volatile.Write(ref drainWait, wait);
+        using var patience = CancellationTokenSource.CreateLinkedTokenSource(Aborted);
+        patience.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            // Look again once registered: the send loop may have passed the mark in between.
+            if (outbound.Reader.Count > depth && !IsClosing)
+            {
+                await wait.Done.Task.WaitAsync(patience.Token);
+            }
+            return !IsClosing;
+        }
+        catch (OperationCanceledException) when (!Aborted.IsCancellationRequested)
+        {
+            Abort(TryAgainLater, "slow consumer: resume with since");
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+        finally
+        {
+            Volatile.Write(ref drainWait, null);
+        }
+    }
+
+    /// <summary>
+    /// Before a replay reads its next page from the store: the client has read the previous one down to
+    /// <paramref name="depth"/> queued messages, and the page is paid from its message budget (waiting for it, if need
+    /// be). So a replay is paced by the client's reading, and replays again and again cost like a flood. False when the
+    /// connection is ending.
+    /// </summary>
+    public async ValueTask<bool> BeforeReplayPageAsync(int depth)
+    {
+        if (!await WaitUntilQueuedAtMostAsync(depth))
+        {
+            return false;
+        }
+        await budget.SpendForReplayAsync(Aborted);
+        return !IsClosing;
     }
 
     public void Reauthenticate(Caller caller, DateTimeOffset expires)
@@ -344,26 +411,9 @@ public sealed partial class Connection : IHubClient
     /// </summary>
     public async ValueTask GoLiveAsync(string id, long replayedUpTo, ReadOnlyMemory<byte> subscribedMessage)
     {
-        if (outbound.Reader.Count > options.OutboundQueueLimit / 2)
+        if (!await WaitUntilQueuedAtMostAsync(options.OutboundQueueLimit / 2))
         {
-            using var patience = CancellationTokenSource.CreateLinkedTokenSource(Aborted);
-            patience.CancelAfter(TimeSpan.FromSeconds(30));
-            try
-            {
-                while (outbound.Reader.Count > options.OutboundQueueLimit / 2)
-                {
-                    await Task.Delay(TimeSpan.FromMilliseconds(5), patience.Token);
-                }
-            }
-            catch (OperationCanceledException) when (!Aborted.IsCancellationRequested)
-            {
-                Abort(TryAgainLater, "slow consumer: resume with since");
-                return;
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            return;
         }
         hub.InStep(() =>
         {
@@ -431,6 +481,10 @@ public sealed partial class Connection : IHubClient
                 }
                 await socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, ct);
                 hub.CountSent();
+                if (Volatile.Read(ref drainWait) is { } wait && outbound.Reader.Count <= wait.Depth)
+                {
+                    wait.Done.TrySetResult();
+                }
             }
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException)
@@ -473,11 +527,9 @@ public sealed partial class Connection : IHubClient
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, receiveStop.Token);
         var ct = stop.Token;
-        var allowance = options.MaxMessagesPerSecond * 2.0;
-        var lastRefill = Environment.TickCount64;
         try
         {
-            while (socket.State == WebSocketState.Open && !ct.IsCancellationRequested && closeWith is null)
+            while (socket.State == WebSocketState.Open && closeWith is null)
             {
                 // Wait for data without a buffer: an idle connection holds none (most connections are idle).
                 var ready = await socket.ReceiveAsync(Memory<byte>.Empty, ct);
@@ -486,12 +538,16 @@ public sealed partial class Connection : IHubClient
                     Abort(WebSocketCloseStatus.NormalClosure, "bye");
                     return;
                 }
+                if (closeWith is not null)
+                {
+                    break;
+                }
                 var buffer = ArrayPool<byte>.Shared.Rent(options.MaxMessageBytes);
                 try
                 {
                     if (await ReadMessageAsync(buffer, ct) is not { } message)
                     {
-                        return;
+                        break;
                     }
 
                     var counts = true;
@@ -504,21 +560,18 @@ public sealed partial class Connection : IHubClient
                         counts = await handle(this, buffer.AsMemory(0, message.Length));
                     }
 
-                    var now = Environment.TickCount64;
-                    allowance = Math.Min(options.MaxMessagesPerSecond * 2.0, allowance + ((now - lastRefill) / 1000.0 * options.MaxMessagesPerSecond));
-                    lastRefill = now;
-                    if (counts && allowance < 1)
+                    if (counts && !budget.TrySpend())
                     {
                         Abort(WebSocketCloseStatus.PolicyViolation, "too many messages");
-                        return;
+                        break;
                     }
-                    allowance -= counts ? 1 : 0;
                 }
                 finally
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
             }
+            await DiscardUntilClosedAsync(ct);
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException)
         {
@@ -526,6 +579,30 @@ public sealed partial class Connection : IHubClient
         finally
         {
             Abort(WebSocketCloseStatus.NormalClosure, "bye");
+        }
+    }
+
+    /// <summary>
+    /// The server is closing (flood, oversize, slow consumer, expired token): the send loop sends the close frame, and
+    /// this reads on, handling nothing, until the client answers it (or the send loop gives up on it). A socket closed
+    /// with unread input is reset, and a client still writing then loses the close frame and sees 1006, not why.
+    /// </summary>
+    private async Task DiscardUntilClosedAsync(CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            while (socket.State is WebSocketState.Open or WebSocketState.CloseSent)
+            {
+                if ((await socket.ReceiveAsync(buffer.AsMemory(), ct)).MessageType == WebSocketMessageType.Close)
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

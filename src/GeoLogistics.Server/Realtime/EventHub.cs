@@ -20,6 +20,11 @@ public sealed class EventHub
     // Route → its subscribers, copy-on-write: changed under the gate, read by volatile fan-out without it.
     private readonly ConcurrentDictionary<Route, IHubClient[]> routes = new();
     private readonly Dictionary<IHubClient, List<Route>> routesOf = [];
+    // The connections of each user, whatever their protocol, under the gate: what closing a user's sockets looks up.
+    private readonly Dictionary<Guid, List<IHubClient>> clientsOf = [];
+    // Sockets admitted per user, counted from before the upgrade until the connection ends (Realtime:MaxConnectionsPerUser).
+    private readonly Lock admissionGate = new();
+    private readonly Dictionary<Guid, int> admitted = [];
     [ThreadStatic]
     private static HashSet<IHubClient>? recipients;
     private readonly ConcurrentDictionary<Guid, Envelope> latestLocations = new();
@@ -75,11 +80,80 @@ public sealed class EventHub
         }
     }
 
+    /// <summary>
+    /// Admits one more connection of <paramref name="userId"/>, or null when the user holds
+    /// <see cref="RealtimeOptions.MaxConnectionsPerUser"/> already. Every protocol asks here before its upgrade, so the
+    /// count covers them all; dispose the admission when the connection ends.
+    /// </summary>
+    public Admission? TryAdmit(Guid userId)
+    {
+        lock (admissionGate)
+        {
+            var held = admitted.GetValueOrDefault(userId);
+            if (held >= Options.MaxConnectionsPerUser)
+            {
+                return null;
+            }
+            admitted[userId] = held + 1;
+        }
+        return new Admission(this, userId);
+    }
+
+    /// <summary>Sockets the user holds now (admitted, and not yet ended).</summary>
+    public int AdmittedOf(Guid userId)
+    {
+        lock (admissionGate)
+        {
+            return admitted.GetValueOrDefault(userId);
+        }
+    }
+
+    private void Release(Guid userId)
+    {
+        lock (admissionGate)
+        {
+            if (admitted.GetValueOrDefault(userId) <= 1)
+            {
+                admitted.Remove(userId);
+            }
+            else
+            {
+                admitted[userId]--;
+            }
+        }
+    }
+
+    /// <summary>One admitted connection; disposing it gives the place back (once).</summary>
+    public sealed class Admission(EventHub hub, Guid userId) : IDisposable
+    {
+        private int released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref released, 1) == 0)
+            {
+                hub.Release(userId);
+            }
+        }
+    }
+
+    /// <summary>The connections of one user, on every protocol.</summary>
+    public IReadOnlyList<IHubClient> ClientsOf(Guid userId)
+    {
+        lock (gate)
+        {
+            return [.. clientsOf.GetValueOrDefault(userId) ?? []];
+        }
+    }
+
     public void Add(IHubClient client)
     {
         lock (gate)
         {
-            clients.Add(client);
+            if (clients.Add(client))
+            {
+                (CollectionsMarshal.GetValueRefOrAddDefault(clientsOf, client.UserId, out _) ??= []).Add(client);
+            }
         }
     }
 
@@ -87,7 +161,14 @@ public sealed class EventHub
     {
         lock (gate)
         {
-            clients.Remove(client);
+            if (clients.Remove(client) && clientsOf.GetValueOrDefault(client.UserId) is { } ofUser)
+            {
+                ofUser.Remove(client);
+                if (ofUser.Count == 0)
+                {
+                    clientsOf.Remove(client.UserId);
+                }
+            }
             foreach (var route in routesOf.GetValueOrDefault(client) ?? [])
             {
                 Unfile(client, route);
@@ -224,6 +305,9 @@ public sealed class EventHub
 /// <summary>What the hub offers messages to: a WebSocket connection now, the SignalR and STOMP adapters later.</summary>
 public interface IHubClient
 {
+    /// <summary>The user it authenticated as; fixed for its life (a fresh token must be for the same user).</summary>
+    Guid UserId { get; }
+
     /// <summary>
     /// Enqueue or drop, never block. Durable events come under the hub's gate, in seq order; volatile messages from
     /// any thread, at the same time as others.

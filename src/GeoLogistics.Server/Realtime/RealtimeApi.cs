@@ -48,6 +48,15 @@ public static class RealtimeApi
         {
             return TypedResults.Unauthorized();
         }
+        // Counted before the upgrade, so a user at the cap costs the server no socket (docs/realtime.md).
+        using var admission = hub.TryAdmit(caller.UserId);
+        if (admission is null)
+        {
+            http.Response.Headers.RetryAfter = "5";
+            return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many sockets",
+                detail: $"A user may hold {options.Value.MaxConnectionsPerUser} sockets at once; close one before opening another.",
+                extensions: new Dictionary<string, object?> { ["limit"] = options.Value.MaxConnectionsPerUser });
+        }
         var expires = ExpiryOf(http);
 
         using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext

@@ -27,7 +27,6 @@ public sealed partial class RealtimeProtocol(
     TimeProvider clock,
     ILogger<RealtimeProtocol> logger)
 {
-    private const int ReplayPage = 500;
     private static readonly JsonDocumentOptions Parsing = new() { MaxDepth = 8 };
 
     /// <summary>Handles one client message; false for one that does not count toward the flood limit (an accepted position).</summary>
@@ -251,7 +250,11 @@ public sealed partial class RealtimeProtocol(
         _ => false,
     };
 
-    /// <summary>Every matching event in (after, head], from the store, in seq order, a page at a time.</summary>
+    /// <summary>
+    /// Every matching event in (after, head], from the store, in seq order, a page at a time: the next page only once
+    /// the client has read the previous one down to half, each paid from its message budget. One replay at a time per
+    /// connection: the connection reads its next message only when this is done.
+    /// </summary>
     private async Task<int> ReplayAsync(AppDb db, Connection connection, Caller caller, Topic topic, Filters filters, long after, long head)
     {
         var events = db.Events.AsNoTracking().VisibleTo(caller);
@@ -265,10 +268,11 @@ public sealed partial class RealtimeProtocol(
         };
         var sent = 0;
         var cursor = after;
-        while (cursor < head && !connection.IsClosing)
+        var pageSize = hub.Options.ReplayPageSize;
+        while (cursor < head && await connection.BeforeReplayPageAsync(pageSize / 2))
         {
             var from = cursor;
-            var page = await events.Where(e => e.Seq > from && e.Seq <= head).OrderBy(e => e.Seq).Take(ReplayPage).ToListAsync(connection.Aborted);
+            var page = await events.Where(e => e.Seq > from && e.Seq <= head).OrderBy(e => e.Seq).Take(pageSize).ToListAsync(connection.Aborted);
             if (page.Count == 0)
             {
                 break;

@@ -209,17 +209,17 @@ public sealed class Tracker(
         bool live, isUrgent = false;
         lock (state)
         {
+            // Judged against the live position, never against a flagged one: a jump to the other side of the world goes
+            // to history only, and the live position moves again with the next position plausible from where the
+            // driver last really was. Time makes distance plausible, so a driver back after hours away is not stuck.
             var previous = state.Latest;
             var flagged = previous is not null && IsJump(previous, request, at);
             position = new Position(request.Lat!.Value, request.Lng!.Value, request.Heading, request.Speed, at, flagged);
-            live = previous is null || at > previous.At;
+            live = !flagged && (previous is null || at > previous.At);
             if (live)
             {
-                if (!flagged)
-                {
-                    var measured = request.Speed ?? (previous is null ? null : SpeedBetween(previous, position));
-                    state.RecentSpeed = measured is { } m ? (state.RecentSpeed is { } r ? (0.7 * r) + (0.3 * m) : m) : state.RecentSpeed;
-                }
+                var measured = request.Speed ?? (previous is null ? null : SpeedBetween(previous, position));
+                state.RecentSpeed = measured is { } m ? (state.RecentSpeed is { } r ? (0.7 * r) + (0.3 * m) : m) : state.RecentSpeed;
                 Volatile.Write(ref state.Latest, position);
                 // The writer takes it to the store: at the end of the interval, or at once for a driver who just came
                 // online (or back), so that it is a dispatch candidate now. The ping itself writes nothing.
@@ -246,7 +246,7 @@ public sealed class Tracker(
                 new DriverLocation(driverId, order?.OrderId, position.Lat, position.Lng, position.Heading, position.Speed, at),
                 RealtimeJson.Default.DriverLocation, "driver.location",
                 order?.TenantId ?? fleet, order?.OrderId, driverId, order?.CustomerId));
-            if (order is not null && !position.Flagged)
+            if (order is not null)
             {
                 Announce(order, state, position);
             }

@@ -8,7 +8,10 @@ public sealed class TrackingOptions
     /// <summary>A driver's position reaches the store at most this often; the track of an active order is written in batches this often.</summary>
     public TimeSpan StoreInterval { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Faster than this between two positions is an impossible jump: kept in history, flagged, not used for ETA.</summary>
+    /// <summary>
+    /// Faster than this from the live position is an impossible jump: kept in history, flagged, and not the live
+    /// position (nor sent to watchers, nor used for ETA) until a position plausible from the live one comes.
+    /// </summary>
     [Range(1, 1000)]
     public double MaxSpeedMps { get; set; } = 70;
 

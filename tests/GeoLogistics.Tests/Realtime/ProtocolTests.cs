@@ -194,8 +194,9 @@ public class ProtocolTests
         Assert.Equal("subscribed", Type(await otherTenant.NextAsync()));
         await using var driverSocket = await ConnectAsync(app, "driver1@demo.test");
 
-        await driverSocket.SendAsync(new { type = "driver.location", lat = 52.371, lng = 4.891, heading = 90, speed = 8.5 }, Ct);
-        await driverSocket.SendAsync(new { type = "driver.location", lat = 52.372, lng = 4.892 }, Ct);
+        // Taken seconds apart: 130 m at once would be an impossible jump, which watchers never get.
+        await driverSocket.SendAsync(new { type = "driver.location", lat = 52.371, lng = 4.891, heading = 90, speed = 8.5, recordedAt = DateTimeOffset.UtcNow.AddSeconds(-10) }, Ct);
+        await driverSocket.SendAsync(new { type = "driver.location", lat = 52.372, lng = 4.892, recordedAt = DateTimeOffset.UtcNow.AddSeconds(-5) }, Ct);
         await driverSocket.SendAsync(new { type = "driver.location", lat = 52.373, lng = 4.893 }, Ct);
         await driverSocket.SendAsync(new { type = "driver.location", lat = 95, lng = 4.892 }, Ct);
 
