@@ -43,11 +43,12 @@ builder.Services.AddTracking(builder.Configuration);
 // Auth: HS256 bearer tokens, roles from SPEC §2, login and location throttles.
 builder.Services.AddAuth(builder.Configuration, builder.Environment);
 
-// HTTP: problem details for every error, validated requests, one JSON shape, a bounded body.
+// HTTP: problem details for every error, validated requests, one JSON shape, a bounded body, a rate of new orders per user.
 builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection("Api")).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemShape.CamelCaseFieldNames);
 builder.Services.AddExceptionHandler<ApiExceptionHandler>();
 builder.Services.AddValidation();
+builder.Services.AddSingleton<OrderCreationLimit>();
 builder.Services.Configure<JsonOptions>(o =>
 {
     o.SerializerOptions.TypeInfoResolverChain.Insert(0, AppJson.Default);
