@@ -89,7 +89,7 @@ app.MapTracking();
 app.MapOpenApi();
 app.MapScalarApiReference("/docs");
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = Readiness.WriteAsync });
 app.MapStaticAssets();
 app.MapDashboard();
 
