@@ -22,6 +22,9 @@ var demo = args.Contains("--demo");
 var builder = WebApplication.CreateBuilder(args.Where(a => a != "--demo").ToArray());
 demo |= builder.Configuration.GetValue<bool>("Demo:Enabled");
 
+// Logging: no bearer token in any log line (the socket's ?access_token= is in the URL that hosting logs).
+builder.Services.AddLogRedaction();
+
 // Store: SQLite file by default, PostgreSQL when ConnectionStrings:Postgres is set.
 builder.Services.AddStore(builder.Configuration, builder.Environment);
 builder.Services.AddSingleton(new DemoMode(demo));
