@@ -63,7 +63,7 @@ builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true)
 builder.WebHost.ConfigureKestrel((context, kestrel) =>
     kestrel.Limits.MaxRequestBodySize = context.Configuration.GetValue("Api:MaxRequestBodyBytes", new ApiOptions().MaxRequestBodyBytes));
 
-// Ops: OpenAPI document and reference page, health probes.
+// Ops: OpenAPI document and reference page (in Development, or with Api:Docs), health probes.
 builder.Services.AddOpenApi();
 
 // Dashboard: its scripts and styles from wwwroot/, also when a built (not published) server runs outside Development.
@@ -89,8 +89,11 @@ app.MapEvents();
 app.MapRealtime();
 app.MapTracking();
 
-app.MapOpenApi();
-app.MapScalarApiReference("/docs");
+if (app.Configuration.GetValue<bool?>("Api:Docs") ?? app.Environment.IsDevelopment())
+{
+    app.MapOpenApi();
+    app.MapScalarApiReference("/docs");
+}
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = Readiness.WriteAsync });
 app.MapStaticAssets();

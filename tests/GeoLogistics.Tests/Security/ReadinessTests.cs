@@ -2,8 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using GeoLogistics.Tests.Support;
-using Microsoft.Data.Sqlite;
-using Npgsql;
 using static GeoLogistics.Tests.Support.HttpTestExtensions;
 
 namespace GeoLogistics.Tests.Security;
@@ -62,49 +60,5 @@ public class ReadinessTests
 
         // Nothing lost: the store back, the node is ready again.
         Assert.Equal(HttpStatusCode.OK, (await app.CreateClient().GetAsync("/health/ready", Ct)).StatusCode);
-    }
-
-    /// <summary>Makes the test's own store unreachable until disposed: a PostgreSQL database refusing connections, or a SQLite file that cannot be opened.</summary>
-    private sealed class StoreOutage : IAsyncDisposable
-    {
-        private readonly Func<Task> end;
-
-        private StoreOutage(Func<Task> end) => this.end = end;
-
-        public static async Task<StoreOutage> BeginAsync(TestStore store)
-        {
-            if (store.IsPostgres)
-            {
-                var target = new NpgsqlConnectionStringBuilder(store.PostgresConnectionString);
-                var admin = new NpgsqlConnectionStringBuilder(TestStore.PostgresServer) { Pooling = false }.ConnectionString;
-                await ExecuteAsync(admin, $"ALTER DATABASE \"{target.Database}\" WITH ALLOW_CONNECTIONS false");
-                await ExecuteAsync(admin, $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{target.Database}'");
-                NpgsqlConnection.ClearAllPools();
-                return new StoreOutage(() => ExecuteAsync(admin, $"ALTER DATABASE \"{target.Database}\" WITH ALLOW_CONNECTIONS true"));
-            }
-            // A directory where the database file was: opening it fails as an unreachable file would.
-            var file = new SqliteConnectionStringBuilder(store.Settings["ConnectionStrings:Sqlite"]).DataSource;
-            var aside = file + ".aside";
-            SqliteConnection.ClearAllPools();
-            File.Move(file, aside);
-            Directory.CreateDirectory(file);
-            return new StoreOutage(() =>
-            {
-                Directory.Delete(file);
-                File.Move(aside, file);
-                SqliteConnection.ClearAllPools();
-                return Task.CompletedTask;
-            });
-        }
-
-        private static async Task ExecuteAsync(string connectionString, string sql)
-        {
-            await using var connection = new NpgsqlConnection(connectionString);
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand(sql, connection);
-            await command.ExecuteNonQueryAsync();
-        }
-
-        public async ValueTask DisposeAsync() => await end();
     }
 }
