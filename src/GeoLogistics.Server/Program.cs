@@ -22,6 +22,9 @@ var demo = args.Contains("--demo");
 var builder = WebApplication.CreateBuilder(args.Where(a => a != "--demo").ToArray());
 demo |= builder.Configuration.GetValue<bool>("Demo:Enabled");
 
+// Logging: no bearer token in any log line (the socket's ?access_token= is in the URL that hosting logs).
+builder.Services.AddLogRedaction();
+
 // Store: SQLite file by default, PostgreSQL when ConnectionStrings:Postgres is set.
 builder.Services.AddStore(builder.Configuration, builder.Environment);
 builder.Services.AddSingleton(new DemoMode(demo));
@@ -43,11 +46,12 @@ builder.Services.AddTracking(builder.Configuration);
 // Auth: HS256 bearer tokens, roles from SPEC §2, login and location throttles.
 builder.Services.AddAuth(builder.Configuration, builder.Environment);
 
-// HTTP: problem details for every error, validated requests, one JSON shape, a bounded body.
+// HTTP: problem details for every error, validated requests, one JSON shape, a bounded body, a rate of new orders per user.
 builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection("Api")).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemShape.CamelCaseFieldNames);
 builder.Services.AddExceptionHandler<ApiExceptionHandler>();
 builder.Services.AddValidation();
+builder.Services.AddSingleton<OrderCreationLimit>();
 builder.Services.Configure<JsonOptions>(o =>
 {
     o.SerializerOptions.TypeInfoResolverChain.Insert(0, AppJson.Default);
@@ -59,7 +63,7 @@ builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true)
 builder.WebHost.ConfigureKestrel((context, kestrel) =>
     kestrel.Limits.MaxRequestBodySize = context.Configuration.GetValue("Api:MaxRequestBodyBytes", new ApiOptions().MaxRequestBodyBytes));
 
-// Ops: OpenAPI document and reference page, health probes.
+// Ops: OpenAPI document and reference page (in Development, or with Api:Docs), health probes.
 builder.Services.AddOpenApi();
 
 // Dashboard: its scripts and styles from wwwroot/, also when a built (not published) server runs outside Development.
@@ -85,10 +89,13 @@ app.MapEvents();
 app.MapRealtime();
 app.MapTracking();
 
-app.MapOpenApi();
-app.MapScalarApiReference("/docs");
+if (app.Configuration.GetValue<bool?>("Api:Docs") ?? app.Environment.IsDevelopment())
+{
+    app.MapOpenApi();
+    app.MapScalarApiReference("/docs");
+}
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = Readiness.WriteAsync });
 app.MapStaticAssets();
 app.MapDashboard();
 

@@ -73,6 +73,8 @@ public sealed class ServerProcess : IAsyncDisposable
         env["PasswordHasher__IterationCount"] = "1000";
         env["Auth__LoginAttemptsPerMinute"] = "100000";
         env["Auth__LocationUpdatesPerSecond"] = "1000";
+        env["Api__OrdersPerUserPerMinute"] = "1000000";
+        env["Api__OrderBurst"] = "1000000";
         env["Dispatch__SweepInterval"] = "00:00:01";
         env["Events__PollInterval"] = "00:00:00.100";
         env["Logging__LogLevel__Default"] = "Warning";

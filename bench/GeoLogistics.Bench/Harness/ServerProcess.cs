@@ -87,6 +87,8 @@ public sealed class ServerProcess : IAsyncDisposable
         env["PasswordHasher__IterationCount"] = "1000";
         env["Auth__LoginAttemptsPerMinute"] = "1000000";
         env["Auth__LocationUpdatesPerSecond"] = "1000";
+        env["Api__OrdersPerUserPerMinute"] = "1000000";
+        env["Api__OrderBurst"] = "1000000";
         env["Api__MaxPageSize"] = "1000";
         // The bench opens thousands of sockets with one admin token; a real user holds a few.
         env["Realtime__MaxConnectionsPerUser"] = "1000000";

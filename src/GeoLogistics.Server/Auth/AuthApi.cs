@@ -40,7 +40,7 @@ public static class AuthApi
     {
         return await signIn.TryAsync(request, http, ct) switch
         {
-            SignInResult.Throttled throttled => Problems.TooManyRequests(http, throttled.RetryAfter, "Too many login attempts. Retry after the Retry-After delay."),
+            SignInResult.Throttled throttled => Problems.TooManyRequests(http.Response, throttled.RetryAfter, "Too many login attempts. Retry after the Retry-After delay."),
             SignInResult.Success(var user, var token) => TypedResults.Ok(new LoginResponse(token.AccessToken, "Bearer", jwt.Value.AccessTokenMinutes * 60, user)),
             _ => WrongCredentials(),
         };
@@ -57,7 +57,7 @@ public static class AuthApi
         switch (await signIn.TryAsync(request, http, ct))
         {
             case SignInResult.Throttled throttled:
-                return Problems.TooManyRequests(http, throttled.RetryAfter, "Too many login attempts. Retry after the Retry-After delay.");
+                return Problems.TooManyRequests(http.Response, throttled.RetryAfter, "Too many login attempts. Retry after the Retry-After delay.");
             case SignInResult.Success(var user, var token):
                 BrowserSession.SetCookie(http, token);
                 return TypedResults.Ok(new SessionResponse(jwt.Value.AccessTokenMinutes * 60, user));

@@ -41,6 +41,8 @@ public static class AuthSetup
             .Configure<IOptions<JwtOptions>>((bearer, jwt) =>
             {
                 bearer.MapInboundClaims = false;
+                // Why a token failed (expired, bad signature…) helps a developer, and an attacker probing keys: Development only.
+                bearer.IncludeErrorDetails = env.IsDevelopment();
                 bearer.TokenValidationParameters = new TokenValidationParameters
                 {
                     ValidIssuer = jwt.Value.Issuer,

@@ -17,16 +17,29 @@ public static class StoreSetup
         var postgres = config.GetConnectionString("Postgres");
         if (!string.IsNullOrWhiteSpace(postgres))
         {
-            services.AddDbContextPool<AppDb, PostgresAppDb>((sp, o) => o.UseNpgsql(postgres).AddInterceptors(sp.GetRequiredService<CommitSignal>()));
+            services.AddDbContextPool<AppDb, PostgresAppDb>((sp, o) => o.UseNpgsql(postgres).QuietFailures().AddInterceptors(sp.GetRequiredService<CommitSignal>()));
         }
         else
         {
             var sqlite = SqliteConnectionString(config.GetConnectionString("Sqlite") ?? DefaultSqlite, env.ContentRootPath);
-            services.AddDbContextPool<AppDb, SqliteAppDb>((sp, o) => o.UseSqlite(sqlite).AddInterceptors(new SqlitePragmas(), sp.GetRequiredService<CommitSignal>()));
+            services.AddDbContextPool<AppDb, SqliteAppDb>((sp, o) => o.UseSqlite(sqlite).QuietFailures().AddInterceptors(new SqlitePragmas(), sp.GetRequiredService<CommitSignal>()));
         }
         services.AddHealthChecks().AddDbContextCheck<AppDb>("store", tags: ["ready"]);
         return services;
     }
+
+    /// <summary>
+    /// EF Core logs every failed command, connection, query and save as an error with its stack trace, before the
+    /// caller has decided whether it was expected (a lost race is a 409, an outage a 503 and a retry). The caller
+    /// logs what it decided, once; EF Core's own lines go to Debug.
+    /// </summary>
+    private static DbContextOptionsBuilder QuietFailures(this DbContextOptionsBuilder options) =>
+        options.ConfigureWarnings(w => w.Log(
+            (RelationalEventId.CommandError, LogLevel.Debug),
+            (RelationalEventId.ConnectionError, LogLevel.Debug),
+            (RelationalEventId.TransactionError, LogLevel.Debug),
+            (CoreEventId.QueryIterationFailed, LogLevel.Debug),
+            (CoreEventId.SaveChangesFailed, LogLevel.Debug)));
 
     /// <summary>A relative file lands under the content root, in a folder created for it.</summary>
     private static string SqliteConnectionString(string connectionString, string contentRoot)

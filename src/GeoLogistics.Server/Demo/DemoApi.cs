@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -17,6 +19,9 @@ public static class DemoApi
             .ValidateDataAnnotations()
             .Validate<IOptions<AuthOptions>>((demo, auth) => demo.PositionInterval >= TimeSpan.FromSeconds(1.0 / auth.Value.LocationUpdatesPerSecond),
                 "Demo:PositionInterval is shorter than Auth:LocationUpdatesPerSecond allows (one position per 1/rate seconds); the server would drop the simulator's positions.")
+            .Validate<IOptions<ApiOptions>, DemoMode>(
+                (demo, api, mode) => !mode.Enabled || !demo.Simulate || demo.OrdersPerMinute <= api.Value.OrdersPerUserPerMinute,
+                "Demo:OrdersPerMinute is more than Api:OrdersPerUserPerMinute allows one dispatcher; the server would refuse the simulator's orders.")
             .Validate(demo => demo.PositionInterval <= TimeSpan.FromMinutes(1),
                 "Demo:PositionInterval is longer than a minute; dispatch would see the simulated drivers as gone.")
             .ValidateOnStart();

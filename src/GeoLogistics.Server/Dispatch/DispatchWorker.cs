@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Orders;
 using Microsoft.Extensions.Options;
@@ -94,6 +95,11 @@ public sealed partial class DispatchWorker : BackgroundService
                 {
                     await dispatch.DispatchAsync(orderId, ct);
                 }
+                catch (Exception e) when (StoreFailures.IsTransient(e) && !ct.IsCancellationRequested)
+                {
+                    // An outage is expected now and then: one line, no stack trace. The order is still dispatchable.
+                    LogDispatchStoreDown(logger, orderId, e.GetType().Name);
+                }
                 catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
                 {
                     // The order is still dispatchable in the store; a later sweep tries it again.
@@ -124,6 +130,11 @@ public sealed partial class DispatchWorker : BackgroundService
             {
                 return;
             }
+            catch (Exception e) when (StoreFailures.IsTransient(e))
+            {
+                LogSweepStoreDown(logger, e.GetType().Name);
+                await Task.Delay(options.SweepInterval, ct);
+            }
             catch (Exception e)
             {
                 LogSweepError(logger, e);
@@ -134,6 +145,12 @@ public sealed partial class DispatchWorker : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Dispatch of order {OrderId} failed; the next sweep retries it")]
     private static partial void LogDispatchError(ILogger logger, Exception exception, Guid orderId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Dispatch of order {OrderId} stopped: the store is unavailable ({Error}); the next sweep retries it")]
+    private static partial void LogDispatchStoreDown(ILogger logger, Guid orderId, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sweeping dispatchable orders failed: the store is unavailable ({Error}); retrying")]
+    private static partial void LogSweepStoreDown(ILogger logger, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sweeping dispatchable orders failed")]
     private static partial void LogSweepError(ILogger logger, Exception exception);

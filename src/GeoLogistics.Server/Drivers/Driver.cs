@@ -80,6 +80,17 @@ public static class DriverMapping
         d.Id, d.UserId, d.TenantId, d.Name, withPhone ? d.Phone : null, d.Status, d.Version, d.CurrentOrderId,
         d is { Lat: { } lat, Lng: { } lng, LocationAt: { } at } ? new DriverLocationDto(lat, lng, d.Heading, d.Speed, at) : null,
         d.UpdatedAt);
+
+    /// <summary>The driver as <see cref="DriverVisibility"/> lets this caller see it.</summary>
+    public static DriverDto ToDto(this SeenDriver seen)
+    {
+        if (seen.View == DriverView.Whole)
+        {
+            return seen.Driver.ToDto(withPhone: true);
+        }
+        var dto = seen.Driver.ToDto(withPhone: false);
+        return dto with { CurrentOrderId = null, Location = seen.Driver.IsFree ? dto.Location : null };
+    }
 }
 
 public sealed record CreateDriverRequest(

@@ -19,20 +19,11 @@ public static class DriversApi
         var group = routes.MapGroup("/api/drivers").WithTags("Drivers").RequireAuthorization();
         group.MapPost("/", Create).WithName("CreateDriver").WithSummary("Register a driver and its login (admin, or a dispatcher for its own fleet).")
             .Produces<DriverDto>(StatusCodes.Status201Created);
-        group.MapGet("/", List).WithName("ListDrivers").WithSummary("Drivers the caller may assign: own fleet and platform fleet.");
+        group.MapGet("/", List).WithName("ListDrivers").WithSummary("Drivers the caller may see or assign: its own fleet whole, the platform fleet as far as it serves the caller.");
         group.MapGet("/{id:guid}", Get).WithName("GetDriver").WithSummary("One driver.");
         group.MapPost("/me/status", SetStatus).WithName("SetDriverStatus").WithSummary("The calling driver goes online or offline.");
         return group;
     }
-
-    /// <summary>Admins see every driver; a dispatcher its own fleet and the platform fleet; a driver itself.</summary>
-    private static IQueryable<Driver> VisibleTo(this IQueryable<Driver> drivers, Caller caller) => caller.Role switch
-    {
-        Role.Admin => drivers,
-        Role.Dispatcher => drivers.Where(d => d.TenantId == null || d.TenantId == caller.TenantId),
-        Role.Driver => drivers.Where(d => d.Id == caller.DriverId),
-        _ => drivers.Where(_ => false),
-    };
 
     private static async Task<IResult> Create(
         CreateDriverRequest request, Caller caller, AppDb db, IPasswordHasher<User> hasher, TimeProvider clock, CancellationToken ct)
@@ -91,7 +82,7 @@ public static class DriversApi
         {
             return Problems.Invalid("limit", $"limit must be between 1 and {max}.");
         }
-        var drivers = db.Drivers.AsNoTracking().VisibleTo(caller);
+        var drivers = db.Drivers.AsNoTracking().VisibleTo(db, caller);
         if (status is { Length: > 0 })
         {
             if (!Enum.TryParse<DriverStatus>(status, ignoreCase: true, out var wanted) || int.TryParse(status, out _))
@@ -100,23 +91,23 @@ public static class DriversApi
             }
             drivers = drivers.Where(d => d.Status == wanted);
         }
-        var page = await drivers.OrderBy(d => d.Name).ThenBy(d => d.Id).Take(take).ToListAsync(ct);
-        return TypedResults.Ok(page.Select(d => d.ToDto(withPhone: caller.Role != Role.Driver || d.Id == caller.DriverId)).ToList());
+        var page = await drivers.OrderBy(d => d.Name).ThenBy(d => d.Id).Take(take).WithView(db, caller).ToListAsync(ct);
+        return TypedResults.Ok(page.Select(s => s.ToDto()).ToList());
     }
 
     private static async Task<IResult> Get(Guid id, Caller caller, AppDb db, Tracker tracker, CancellationToken ct)
     {
-        var driver = await db.Drivers.AsNoTracking().VisibleTo(caller).FirstOrDefaultAsync(d => d.Id == id, ct);
-        if (driver is null)
+        if (await db.Drivers.AsNoTracking().VisibleTo(db, caller).Where(d => d.Id == id).WithView(db, caller).FirstOrDefaultAsync(ct) is not { } seen)
         {
             return Problems.NotFound("The driver");
         }
+        var driver = seen.Driver;
         // The store gets positions at a bounded rate; this node, or Redis, may know a newer one.
         if (await tracker.LatestAsync(id, ct) is { } live && (driver.LocationAt is null || live.At > driver.LocationAt))
         {
             (driver.Lat, driver.Lng, driver.Heading, driver.Speed, driver.LocationAt) = (live.Lat, live.Lng, live.Heading, live.Speed, live.At);
         }
-        return TypedResults.Ok(driver.ToDto(withPhone: true));
+        return TypedResults.Ok(seen.ToDto());
     }
 
     private static async Task<IResult> SetStatus(

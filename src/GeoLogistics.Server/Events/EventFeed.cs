@@ -55,6 +55,12 @@ public sealed partial class EventFeed(
             {
                 return;
             }
+            catch (Exception e) when (StoreFailures.IsTransient(e))
+            {
+                // An outage is expected now and then: one line per retry, no stack trace.
+                LogFeedStoreDown(logger, e.GetType().Name);
+                await Task.Delay(options.Value.PollInterval, stoppingToken);
+            }
             catch (Exception e)
             {
                 LogFeedError(logger, e);
@@ -99,6 +105,9 @@ public sealed partial class EventFeed(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A consumer of the event feed failed on seq {First}..{Last}")]
     private static partial void LogConsumerError(ILogger logger, Exception exception, long first, long last);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the event log failed: the store is unavailable ({Error}); retrying")]
+    private static partial void LogFeedStoreDown(ILogger logger, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Reading the event log failed; retrying")]
     private static partial void LogFeedError(ILogger logger, Exception exception);

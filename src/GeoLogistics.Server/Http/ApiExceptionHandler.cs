@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using GeoLogistics.Server.Data;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
@@ -28,6 +29,11 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
             LogStoreDown(logger, exception.GetType().Name, http.Request.Path);
             http.Response.Headers.RetryAfter = "5";
         }
+        else if (problem.Status == StatusCodes.Status409Conflict)
+        {
+            // A lost race is an expected outcome: one line, no stack trace.
+            LogConflict(logger, http.Request.Method, http.Request.Path);
+        }
         http.Response.StatusCode = problem.Status!.Value;
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem });
     }
@@ -38,6 +44,10 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
         {
             case BadHttpRequestException { InnerException: JsonException json }:
                 return Invalid(FieldOf(json.Path), JsonMessage(json));
+            case BadHttpRequestException bad when BoundParameter().Match(bad.Message) is { Success: true } parameter:
+                // "Failed to bind parameter "Nullable<int> limit" from "x"": name the field, not the .NET type.
+                return Invalid(FieldOfParameter(parameter.Groups["name"].Value, bad.Message),
+                    bad.Message.Contains("not provided", StringComparison.Ordinal) ? "This is required." : "The value is not valid here.");
             case BadHttpRequestException bad:
                 return new ProblemDetails { Status = bad.StatusCode, Title = Title(bad.StatusCode), Detail = bad.Message };
             case JsonException json:
@@ -81,6 +91,12 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
             Title = "One or more validation errors occurred.",
         };
 
+    [GeneratedRegex("parameter \"(?:[^\"]* )?(?<name>[A-Za-z_][A-Za-z0-9_]*)\"")]
+    private static partial Regex BoundParameter();
+
+    private static string FieldOfParameter(string name, string message) =>
+        message.Contains("body", StringComparison.OrdinalIgnoreCase) ? "body" : JsonNamingPolicy.CamelCase.ConvertName(name);
+
     private static string FieldOf(string? path) =>
         path is null or "$" ? "body" : path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
 
@@ -92,6 +108,9 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled error on {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Conflict on {Method} {Path}: the object changed meanwhile or was taken")]
+    private static partial void LogConflict(ILogger logger, string method, string path);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Store unavailable ({Error}) on {Path}")]
     private static partial void LogStoreDown(ILogger logger, string error, string path);

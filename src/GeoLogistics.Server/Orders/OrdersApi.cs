@@ -42,6 +42,8 @@ public static class OrdersApi
         [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
         AppDb db,
         EventLog log,
+        OrderCreationLimit limit,
+        HttpResponse response,
         TimeProvider clock,
         CancellationToken ct)
     {
@@ -69,10 +71,6 @@ public static class OrdersApi
                 {
                     return Problems.Invalid("tenantId", "Name the tenant the order is for.");
                 }
-                if (!await db.Tenants.AnyAsync(t => t.Id == named, ct))
-                {
-                    return Problems.Invalid("tenantId", "There is no such tenant.");
-                }
                 tenantId = named;
                 break;
         }
@@ -81,6 +79,15 @@ public static class OrdersApi
         if (idempotencyKey is not null && await Replay(db, caller, idempotencyKey, requestHash, ct) is { } earlier)
         {
             return earlier;
+        }
+        // Only a new order counts against the limit, and it is checked before anything else touches the store.
+        if (!limit.TryAcquire(caller, out var retryAfter))
+        {
+            return Problems.TooManyRequests(response, retryAfter, "Too many new orders from this account; retry after the Retry-After delay.");
+        }
+        if (caller.Role != Role.Dispatcher && !await db.Tenants.AnyAsync(t => t.Id == tenantId, ct))
+        {
+            return Problems.Invalid("tenantId", "There is no such tenant.");
         }
 
         var now = clock.Now();

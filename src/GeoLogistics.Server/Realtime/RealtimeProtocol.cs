@@ -242,11 +242,8 @@ public sealed partial class RealtimeProtocol(
         TopicKind.Orders or TopicKind.Drivers => true,
         TopicKind.Order => await db.Orders.VisibleTo(caller).AnyAsync(o => o.Id == topic.Id),
         TopicKind.Tenant => caller.IsAdmin || (caller.Role == Role.Dispatcher && caller.TenantId == topic.Id),
-        TopicKind.Driver => caller.IsAdmin || caller.DriverId == topic.Id ||
-            (caller.Role == Role.Dispatcher && await db.Drivers.AnyAsync(d => d.Id == topic.Id &&
-                (d.TenantId == caller.TenantId || db.Orders.Any(o => o.Id == d.CurrentOrderId && o.TenantId == caller.TenantId)))) ||
-            (caller.Role == Role.Customer && await db.Drivers.AnyAsync(d => d.Id == topic.Id &&
-                db.Orders.Any(o => o.Id == d.CurrentOrderId && o.CustomerId == caller.UserId))),
+        // A driver's topic carries its order and route: only for those who see the driver whole.
+        TopicKind.Driver => caller.IsAdmin || caller.DriverId == topic.Id || await db.Drivers.WhollyVisibleTo(db, caller).AnyAsync(d => d.Id == topic.Id),
         _ => false,
     };
 

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
@@ -44,7 +45,8 @@ public static partial class RedisSetup
         }
         services.AddSingleton<IConnectionMultiplexer>(sp => Connect(sp.GetRequiredService<IOptions<RedisOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("GeoLogistics.Server.Redis")));
-        services.AddHealthChecks().AddRedis(sp => sp.GetRequiredService<IConnectionMultiplexer>(), "redis", tags: ["ready"],
+        // Redis down stops only the sharing of positions between nodes: the node is still ready, degraded.
+        services.AddHealthChecks().AddRedis(sp => sp.GetRequiredService<IConnectionMultiplexer>(), "redis", HealthStatus.Degraded, tags: ["ready"],
             timeout: TimeSpan.FromSeconds(5));
         return services;
     }

@@ -96,7 +96,8 @@ public static class TrackingApi
             (caller.Role == Role.Customer && active);
         var now = clock.Now();
         TrackingPosition? position = null;
-        if (driver is not null)
+        // Where the driver is belongs to this order only while the order holds it; after that it may serve someone else.
+        if (driver is not null && active)
         {
             var live = await tracker.LatestAsync(driver.Id, ct);
             position = live is not null && (driver.LocationAt is null || live.At >= driver.LocationAt)

@@ -24,7 +24,7 @@ public class OpsTests
     [Fact]
     public async Task The_openapi_document_describes_the_api()
     {
-        await using var app = await TestApp.StartAsync();
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?> { ["Api:Docs"] = "true" });
 
         var response = await app.CreateClient().GetAsync("/openapi/v1.json", Ct);
 
@@ -40,7 +40,7 @@ public class OpsTests
     [Fact]
     public async Task The_api_reference_page_is_served_as_html()
     {
-        await using var app = await TestApp.StartAsync();
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?> { ["Api:Docs"] = "true" });
 
         var response = await app.CreateClient().GetAsync("/docs/", Ct);
 

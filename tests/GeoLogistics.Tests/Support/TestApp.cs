@@ -54,6 +54,9 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["PasswordHasher:IterationCount"] = "1000",
             ["Auth:LoginAttemptsPerMinute"] = "10000",
             ["Auth:LocationUpdatesPerSecond"] = "1000",
+            // Tests create orders faster than any user should; the order-limit tests set their own.
+            ["Api:OrdersPerUserPerMinute"] = "1000000",
+            ["Api:OrderBurst"] = "1000000",
             ["Urls"] = "http://127.0.0.1:0",
             // Background dispatch would book drivers behind the back of tests about something else; dispatch tests turn it on.
             ["Dispatch:Enabled"] = "false",
