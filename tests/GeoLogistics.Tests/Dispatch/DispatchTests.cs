@@ -210,13 +210,13 @@ public class DispatchTests
             {
                 var real = sp.GetRequiredService<DispatchStore>();
                 var counting = Forwarding(real);
-                counting.RecordFailureAsync(default, default!, default).ReturnsForAnyArgs(async c =>
+                counting.RecordFailureAsync(default, default!, default).ReturnsForAnyArgs(c =>
                 {
-                    await real.RecordFailureAsync(c.Arg<Guid>(), c.Arg<string>(), c.Arg<CancellationToken>());
                     if (c.Arg<string>() == DispatchFailures.NoDriver)
                     {
                         Interlocked.Increment(ref noDriver);
                     }
+                    return real.RecordFailureAsync(c.Arg<Guid>(), c.Arg<string>(), c.Arg<CancellationToken>());
                 });
                 counting.TryBookAsync(default!, default!, Ct).ReturnsForAnyArgs(c => real.TryBookAsync(c.Arg<DispatchOrder>(), c.Arg<Candidate>(), c.Arg<CancellationToken>()));
                 return counting;

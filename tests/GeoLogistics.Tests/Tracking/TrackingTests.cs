@@ -200,7 +200,7 @@ public class TrackingTests
         Assert.Equal(2, await app.WithDbAsync(db => db.TrackPoints.CountAsync(p => p.OrderId == order.Id, Ct)));
         var newest = route.EnumerateArray().MaxBy(p => p.GetProperty("at").GetDateTimeOffset());
         var stored = await app.WithDbAsync(db => db.Drivers.AsNoTracking().SingleAsync(d => d.Id == driverId, Ct));
-        Assert.Equal((newest.GetProperty("lat").GetDouble(), newest.GetProperty("at").GetDateTimeOffset()), (stored.Lat!.Value, stored.LocationAt!.Value));
+        Assert.Equal(((double?)newest.GetProperty("lat").GetDouble(), (DateTimeOffset?)newest.GetProperty("at").GetDateTimeOffset()), (stored.Lat, stored.LocationAt));
         var stats = await (await app.AdminAsync()).GetFromJsonAsync<JsonElement>("/api/ws/stats", Ct);
         Assert.Equal(2, stats.GetProperty("positionsAccepted").GetInt64());
     }
