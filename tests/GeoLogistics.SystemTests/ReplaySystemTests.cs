@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using GeoLogistics.Tests.Support;
@@ -35,21 +37,40 @@ public class ReplaySystemTests
             received.AddRange((await client.UntilAsync(all => all.Count(m => m.TryGetProperty("seq", out _)) == 10)).Where(m => m.TryGetProperty("seq", out _)));
         }
 
-        // Writes go on while the process dies mid-burst.
-        var burst = Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+        // Writers go on until the process dies under them. It dies once the log shows some of their writes committed,
+        // so the kill lands in the burst, with more writes in flight.
+        var acknowledged = new ConcurrentBag<Guid>();
+        var writers = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
         {
-            try
+            for (var i = 0; ; i++)
             {
-                await fleet.Dispatcher.PostAsJsonAsync("/api/orders", Fleet.Order(i), Ct);
+                try
+                {
+                    var response = await fleet.Dispatcher.PostAsJsonAsync("/api/orders", Fleet.Order(i), Ct);
+                    if (response.StatusCode == HttpStatusCode.Created)
+                    {
+                        acknowledged.Add((await response.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid());
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // The server was killed under this request: it may or may not have committed.
+                    return;
+                }
             }
-            catch (HttpRequestException)
+        }, Ct)).ToList();
+        var before = received[^1].GetProperty("seq").GetInt64();
+        using (var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            while ((await fleet.Admin.GetFromJsonAsync<JsonElement>($"/api/events?since={before}&limit=1000", patience.Token))
+                .GetProperty("events").GetArrayLength() < 10)
             {
-                // The server was killed under this request: it may or may not have committed.
+                await Task.Delay(10, patience.Token);
             }
-        }));
-        await Task.Delay(50, Ct);
+        }
+        Assert.DoesNotContain(writers, w => w.IsCompleted);
         server.KillHard();
-        await burst;
+        await Task.WhenAll(writers);
         await server.DisposeAsync();
 
         await using var restarted = await ServerProcess.StartAsync(store, Ct);
@@ -67,6 +88,8 @@ public class ReplaySystemTests
 
         Assert.Equal(log.Select(e => e.GetProperty("seq").GetInt64()), received.Select(m => m.GetProperty("seq").GetInt64()));
         Assert.Equal(received.Count, received.Select(m => m.GetProperty("seq").GetInt64()).Distinct().Count());
-        Assert.True(log.Count >= 15);
+        Assert.True(log.Count >= 25);
+        var created = log.Where(e => Type(e) == "order.created").Select(e => e.GetProperty("orderId").GetGuid()).ToHashSet();
+        Assert.All(acknowledged, id => Assert.Contains(id, created));
     }
 }

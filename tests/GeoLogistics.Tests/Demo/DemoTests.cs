@@ -1,9 +1,12 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using GeoLogistics.Server.Demo;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace GeoLogistics.Tests.Demo;
@@ -93,15 +96,23 @@ public class DemoTests
     public async Task Without_Demo_Simulate_no_driver_goes_online_and_no_order_arrives()
     {
         await using var app = await TestApp.StartAsync();
-        await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+        // A simulator that plays runs as long as the server does: once it has ended, nothing of it is still to come.
+        var simulator = app.Services.GetServices<IHostedService>().OfType<DemoSimulator>().Single();
+        await simulator.ExecuteTask!.WaitAsync(TimeSpan.FromSeconds(15), Ct);
 
         var admin = await app.AdminAsync();
         var drivers = await admin.GetFromJsonAsync<List<DriverDto>>("/api/drivers", TestApp.Json, Ct);
         var orders = await admin.GetFromJsonAsync<OrderPage>("/api/orders", TestApp.Json, Ct);
+        await using var board = await WsClient.ConnectAsync(app.ServerUri, await app.TokenForAsync("admin@demo.test"), Ct);
+        Assert.Equal("connection_ack", Type(await board.NextAsync()));
+        await board.SendAsync(new { type = "subscribe", topic = "orders", since = 0 }, Ct);
+        await board.SendAsync(new { type = "subscribe", topic = "drivers", since = 0 }, Ct);
 
         Assert.Equal(5, drivers!.Count);
         Assert.All(drivers, d => Assert.Equal(DriverStatus.Offline, d.Status));
         Assert.Empty(orders!.Items);
+        // The whole log replayed and every driver's last position: none.
+        Assert.Equal(["subscribed", "subscribed"], (await board.QueuedSoFarAsync(Ct)).Select(Type));
     }
 
     [Fact]

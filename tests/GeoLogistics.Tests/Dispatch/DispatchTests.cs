@@ -201,11 +201,38 @@ public class DispatchTests
     [Fact]
     public async Task With_no_driver_the_order_fails_once_and_is_assigned_when_a_driver_comes_online()
     {
-        await using var app = await TestApp.StartAsync(BackgroundDispatch);
+        // Every attempt that finds no driver tells the store so; the store records the failure once.
+        var noDriver = 0;
+        await using var app = await TestApp.StartAsync(BackgroundDispatch, services =>
+        {
+            services.AddSingleton<DispatchStore>();
+            services.AddSingleton<IDispatchStore>(sp =>
+            {
+                var real = sp.GetRequiredService<DispatchStore>();
+                var counting = Forwarding(real);
+                counting.RecordFailureAsync(default, default!, default).ReturnsForAnyArgs(c =>
+                {
+                    if (c.Arg<string>() == DispatchFailures.NoDriver)
+                    {
+                        Interlocked.Increment(ref noDriver);
+                    }
+                    return real.RecordFailureAsync(c.Arg<Guid>(), c.Arg<string>(), c.Arg<CancellationToken>());
+                });
+                counting.TryBookAsync(default!, default!, Ct).ReturnsForAnyArgs(c => real.TryBookAsync(c.Arg<DispatchOrder>(), c.Arg<Candidate>(), c.Arg<CancellationToken>()));
+                return counting;
+            });
+        });
         var dispatcher = await app.DispatcherAsync();
         var order = await CreateOrderAsync(dispatcher);
         await WaitForAsync(dispatcher, order.Id, o => o.DispatchFailure == DispatchFailures.NoDriver);
-        await Task.Delay(TimeSpan.FromSeconds(2.5), Ct); // two more sweeps find no driver either
+        // The first attempt, then two sweeps that find no driver either.
+        using (var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            while (Volatile.Read(ref noDriver) < 3)
+            {
+                await Task.Delay(20, patience.Token);
+            }
+        }
 
         var driverId = await app.OnlineDriverAsync("late@demo.test", PickupLat, PickupLng);
 

@@ -1,13 +1,14 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
+using GeoLogistics.Server.Events;
+using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Users;
 using GeoLogistics.Tests.Support;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Npgsql;
+using static GeoLogistics.Tests.Support.HttpTestExtensions;
 
 namespace GeoLogistics.Tests.Ops;
 
@@ -26,16 +27,74 @@ public class FailureTests
     private static Task<TestApp> StartFailingAsync(Exception failure) =>
         TestApp.StartAsync(replaceServices: s => s.AddSingleton<IPasswordHasher<User>>(new FailingHasher(failure)));
 
-    [Fact]
-    public async Task An_unreachable_store_answers_503_with_retry_after()
+    /// <summary>Sends until the store answers again: a client told 503 and Retry-After tries again later.</summary>
+    private static async Task<HttpResponseMessage> UntilServedAsync(Func<Task<HttpResponseMessage>> send)
     {
-        await using var app = await StartFailingAsync(new NpgsqlException("Failed to connect", new SocketException((int)SocketError.ConnectionRefused)));
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var response = await send();
+            if (response.StatusCode != HttpStatusCode.ServiceUnavailable)
+            {
+                return response;
+            }
+            await Task.Delay(100, patience.Token);
+        }
+    }
 
-        var response = await app.CreateClient().PostAsJsonAsync("/api/auth/login", new { email = "admin@demo.test", password = "Demo#2026" }, Ct);
+    [Fact]
+    public async Task An_unreachable_store_answers_503_with_retry_after_and_once_back_has_lost_nothing_and_applies_a_retry_once()
+    {
+        await using var store = await TestStore.CreateAsync();
+        using var outage = await StoreOutage.OverAsync(store);
+        await using var app = TestApp.StartOn(store, outage.Settings);
+        var dispatcher = await app.DispatcherAsync();
+        var kept = await dispatcher.PostAsJsonAsync("/api/orders", NewOrder(), Ct);
+        Assert.Equal(HttpStatusCode.Created, kept.StatusCode);
+        var acknowledged = await kept.ReadAsync<OrderDto>();
+        await using var board = await WsClient.ConnectAsync(app.ServerUri, await app.TokenForAsync("dispatcher@demo.test"), Ct);
+        Assert.Equal("connection_ack", (await board.NextAsync()).GetProperty("type").GetString());
+        await board.SendAsync(new { type = "subscribe", topic = "orders" }, Ct);
+        Assert.Equal("subscribed", (await board.NextAsync()).GetProperty("type").GetString());
+        var key = $"outage-{Guid.NewGuid():N}";
+        Task<HttpResponseMessage> Write()
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(NewOrder()) };
+            request.Headers.Add("Idempotency-Key", key);
+            return dispatcher.SendAsync(request, Ct);
+        }
 
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        Assert.NotNull(response.Headers.RetryAfter);
-        Assert.Equal(503, (await response.ReadJsonAsync()).GetProperty("status").GetInt32());
+        outage.Cut();
+        var login = await app.CreateClient().PostAsJsonAsync("/api/auth/login", new { email = "admin@demo.test", password = "Demo#2026" }, Ct);
+        var refused = await Write();
+        var ready = await app.CreateClient().GetAsync("/health/ready", Ct);
+        outage.Restore();
+
+        foreach (var response in new[] { login, refused })
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.NotNull(response.Headers.RetryAfter);
+            Assert.Equal(503, (await response.ReadJsonAsync()).GetProperty("status").GetInt32());
+        }
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        // Back: what was acknowledged is there, and the write refused during the outage left nothing behind.
+        var before = await UntilServedAsync(() => dispatcher.GetAsync("/api/orders", Ct));
+        Assert.Equal([acknowledged.Id], (await before.ReadAsync<OrderPage>()).Items.Select(o => o.Id));
+        var retried = await UntilServedAsync(Write);
+        Assert.Equal(HttpStatusCode.Created, retried.StatusCode);
+        var order = await retried.ReadAsync<OrderDto>();
+        var repeated = await Write();
+        Assert.Equal((HttpStatusCode.Created, order.Id), (repeated.StatusCode, (await repeated.ReadAsync<OrderDto>()).Id));
+        var after = await dispatcher.GetFromJsonAsync<OrderPage>("/api/orders", TestApp.Json, Ct);
+        Assert.Equal(new[] { acknowledged.Id, order.Id }.Order(), after!.Items.Select(o => o.Id).Order());
+        var events = await dispatcher.GetFromJsonAsync<EventPage>($"/api/orders/{order.Id}/events", TestApp.Json, Ct);
+        Assert.Equal([EventTypes.OrderCreated], events!.Events.Select(e => e.Type));
+        // The live feed came back too: the board gets the retried order, once.
+        var live = await board.UntilAsync(all => all.Any(m => m.TryGetProperty("orderId", out var id) && id.GetGuid() == order.Id));
+        await app.WaitForFeedAsync();
+        live.AddRange(await board.QueuedSoFarAsync(Ct));
+        Assert.Single(live, m => m.TryGetProperty("orderId", out var id) && id.GetGuid() == order.Id);
+        Assert.Equal(HttpStatusCode.OK, (await app.CreateClient().GetAsync("/health/ready", Ct)).StatusCode);
     }
 
     [Fact]

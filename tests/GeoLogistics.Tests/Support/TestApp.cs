@@ -92,6 +92,14 @@ public sealed class TestApp : WebApplicationFactory<Program>
         return app;
     }
 
+    /// <summary>Over <paramref name="store"/>, which the caller keeps (and drops).</summary>
+    public static TestApp StartOn(TestStore store, IReadOnlyDictionary<string, string?>? overrides = null)
+    {
+        var app = new TestApp(store, ownsStore: false, overrides ?? new Dictionary<string, string?>(), null);
+        app.StartServer();
+        return app;
+    }
+
     // Program.cs reads the store settings before Build, so they go into host configuration; the rest is read
     // later and must also beat appsettings.json, so it goes into app configuration too.
     protected override IHost CreateHost(IHostBuilder builder)
