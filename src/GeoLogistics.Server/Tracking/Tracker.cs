@@ -530,11 +530,19 @@ public sealed partial class TrackWriter(Tracker tracker, IOptions<TrackingOption
         {
             await tracker.FlushAsync(ct, urgentOnly);
         }
+        catch (Exception e) when (e is not OperationCanceledException && StoreFailures.IsTransient(e))
+        {
+            // An outage is expected and says so in one line per flush, not a stack trace.
+            LogStoreUnavailable(logger, e.Message);
+        }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             LogFlushFailed(logger, e);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Writing positions and tracks to the store failed, the store is unavailable: {Reason}; the next flush retries them")]
+    private static partial void LogStoreUnavailable(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing positions and tracks to the store failed; the next flush retries them")]
     private static partial void LogFlushFailed(ILogger logger, Exception exception);

@@ -46,17 +46,19 @@ public class ReadinessTests
     [Fact]
     public async Task With_the_store_unreachable_the_node_is_not_ready()
     {
-        await using var app = await TestApp.StartAsync();
+        await using var store = await TestStore.CreateAsync();
+        using var outage = await StoreOutage.OverAsync(store);
+        await using var app = TestApp.StartOn(store, outage.Settings);
         Assert.Equal(HttpStatusCode.OK, (await app.CreateClient().GetAsync("/health/ready", Ct)).StatusCode);
 
-        await using (var outage = await StoreOutage.BeginAsync(app.Store))
-        {
-            var ready = await app.CreateClient().GetAsync("/health/ready", Ct);
+        outage.Cut();
+        var ready = await app.CreateClient().GetAsync("/health/ready", Ct);
+        var live = await app.CreateClient().GetAsync("/health/live", Ct);
+        outage.Restore();
 
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
-            Assert.Equal("Unhealthy\nstore: Unhealthy", await ready.Content.ReadAsStringAsync(Ct));
-            Assert.Equal(HttpStatusCode.OK, (await app.CreateClient().GetAsync("/health/live", Ct)).StatusCode);
-        }
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.Equal("Unhealthy\nstore: Unhealthy", await ready.Content.ReadAsStringAsync(Ct));
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
 
         // Nothing lost: the store back, the node is ready again.
         Assert.Equal(HttpStatusCode.OK, (await app.CreateClient().GetAsync("/health/ready", Ct)).StatusCode);

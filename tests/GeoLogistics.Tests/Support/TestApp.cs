@@ -93,9 +93,10 @@ public sealed class TestApp : WebApplicationFactory<Program>
     }
 
     /// <summary>Over <paramref name="store"/>, which the caller keeps (and drops).</summary>
-    public static TestApp StartOn(TestStore store, IReadOnlyDictionary<string, string?>? overrides = null)
+    public static TestApp StartOn(
+        TestStore store, IReadOnlyDictionary<string, string?>? overrides = null, Action<IServiceCollection>? replaceServices = null)
     {
-        var app = new TestApp(store, ownsStore: false, overrides ?? new Dictionary<string, string?>(), null);
+        var app = new TestApp(store, ownsStore: false, overrides ?? new Dictionary<string, string?>(), replaceServices);
         app.StartServer();
         return app;
     }
