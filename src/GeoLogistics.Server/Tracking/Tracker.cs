@@ -64,9 +64,15 @@ public sealed class Tracker(
             QueueLimit = 0,
         }));
 
+    /// <summary>Flagged positions in a row, each plausible from the one before, after which the newest is taken as live.</summary>
+    public const int FlaggedRunToRelocate = 3;
+
     private sealed class DriverState
     {
         public Position? Latest;
+        /// <summary>The newest flagged position, and how many flagged ones in a row led to it plausibly.</summary>
+        public Position? Flagged;
+        public int FlaggedRun;
         public double? RecentSpeed;
         public DateTimeOffset? HeardAt;
         public bool Dirty;
@@ -212,13 +218,25 @@ public sealed class Tracker(
             // Judged against the live position, never against a flagged one: a jump to the other side of the world goes
             // to history only, and the live position moves again with the next position plausible from where the
             // driver last really was. Time makes distance plausible, so a driver back after hours away is not stuck.
+            // A run of flagged positions that agree with each other means the live one was the glitch (a wrong first
+            // fix, a device that jumped back): after a few, the driver is where the run says, not stuck behind.
             var previous = state.Latest;
             var flagged = previous is not null && IsJump(previous, request, at);
-            position = new Position(request.Lat!.Value, request.Lng!.Value, request.Heading, request.Speed, at, flagged);
-            live = !flagged && (previous is null || at > previous.At);
+            if (flagged)
+            {
+                state.FlaggedRun = state.Flagged is { } run && at > run.At && !IsJump(run, request, at) ? state.FlaggedRun + 1 : 1;
+            }
+            var relocated = flagged && state.FlaggedRun >= FlaggedRunToRelocate;
+            position = new Position(request.Lat!.Value, request.Lng!.Value, request.Heading, request.Speed, at, flagged && !relocated);
+            state.Flagged = position.Flagged ? position : null;
+            if (!flagged || relocated)
+            {
+                state.FlaggedRun = 0;
+            }
+            live = (!flagged || relocated) && (previous is null || at > previous.At);
             if (live)
             {
-                var measured = request.Speed ?? (previous is null ? null : SpeedBetween(previous, position));
+                var measured = request.Speed ?? (previous is null || relocated ? null : SpeedBetween(previous, position));
                 state.RecentSpeed = measured is { } m ? (state.RecentSpeed is { } r ? (0.7 * r) + (0.3 * m) : m) : state.RecentSpeed;
                 Volatile.Write(ref state.Latest, position);
                 // The writer takes it to the store: at the end of the interval, or at once for a driver who just came

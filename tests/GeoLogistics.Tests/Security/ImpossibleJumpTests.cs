@@ -104,4 +104,30 @@ public class ImpossibleJumpTests
         Assert.Equal([false, false], tracking.GetProperty("route").EnumerateArray().Select(p => p.GetProperty("flagged").GetBoolean()));
         Assert.NotEmpty(location);
     }
+
+    [Fact]
+    public async Task After_a_wrong_first_fix_a_run_of_positions_that_agree_with_each_other_moves_the_driver_there()
+    {
+        await using var app = await TestApp.StartAsync();
+        var (order, driver) = await AssignedOrderAsync(app);
+        await using var customer = await WatchAsync(app, "customer@demo.test", $"order:{order.Id}");
+        var start = DateTimeOffset.UtcNow.AddSeconds(-20);
+        // Nothing to compare the first fix with: it is live, though wrong.
+        await PostAsync(driver, SydneyLat, SydneyLng, start);
+        await customer.UntilAsync(all => all.Any(m => Type(m) == "driver.location"));
+
+        await PostAsync(driver, PickupLat - 0.0200, PickupLng, start.AddSeconds(2));
+        await PostAsync(driver, PickupLat - 0.0199, PickupLng, start.AddSeconds(3));
+        var beforeRunEnds = await TrackingAsync(app, order.Id);
+        var seenBeforeRunEnds = await customer.QueuedSoFarAsync(Ct);
+        await PostAsync(driver, PickupLat - 0.0198, PickupLng, start.AddSeconds(4));
+        var seen = await customer.UntilAsync(all => all.Any(m => Type(m) == "driver.location"));
+
+        Assert.Equal(SydneyLat, beforeRunEnds.GetProperty("position").GetProperty("lat").GetDouble());
+        Assert.DoesNotContain(seenBeforeRunEnds, m => Type(m) == "driver.location");
+        Assert.Equal(PickupLat - 0.0198, Assert.Single(seen, m => Type(m) == "driver.location").GetProperty("lat").GetDouble());
+        var tracking = await TrackingAsync(app, order.Id);
+        Assert.Equal(PickupLat - 0.0198, tracking.GetProperty("position").GetProperty("lat").GetDouble());
+        Assert.Equal([false, true, true, false], tracking.GetProperty("route").EnumerateArray().Select(p => p.GetProperty("flagged").GetBoolean()));
+    }
 }
