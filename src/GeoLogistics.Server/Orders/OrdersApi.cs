@@ -141,6 +141,7 @@ public static class OrdersApi
             db.ChangeTracker.Clear();
             return await Replay(db, caller, idempotencyKey, requestHash, ct) ?? throw new InvalidOperationException("Idempotency record vanished.");
         }
+        await log.PublishedAsync(ct);
         return Created(order.Id, body);
     }
 
@@ -599,7 +600,7 @@ public static class OrdersApi
             .OrderBy(e => e.Seq)
             .Take(take)
             .ToListAsync(ct);
-        return TypedResults.Ok(new EventPage([.. events.Select(e => e.ToDto())], events.Count > 0 ? events[^1].Seq : after));
+        return TypedResults.Ok(new EventPage([.. events.Select(e => e.ToDto())], events.Count > 0 ? events[^1].Seq!.Value : after));
     }
 
     public static string StatusName(OrderStatus status) => JsonNamingPolicy.SnakeCaseUpper.ConvertName(status.ToString());
