@@ -31,6 +31,10 @@ public sealed partial class EventFeed(
     private readonly List<Func<IReadOnlyList<EventRecord>, CancellationToken, Task>> consumers = [];
     private readonly SemaphoreSlim signal = new(0, 1);
     private readonly ConcurrentDictionary<long, Expected> expected = new();
+    private readonly Lock handedOutGate = new();
+    private readonly HashSet<long> handedOut = [];
+    private readonly Queue<long> handedOutOrder = new();
+    private const int RememberedHandOuts = 100_000;
     private long head;
 
     /// <summary>A writer waiting for its event (by insertion key) to be handed out.</summary>
@@ -40,10 +44,47 @@ public sealed partial class EventFeed(
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    /// <summary>Registered before the event's transaction commits, so its hand-out cannot be missed.</summary>
-    public Expected Expect(long id) => expected.GetOrAdd(id, static id => new Expected(id));
+    /// <summary>
+    /// Registered right after the event's commit. The feed may have handed it out already (the sequencer and the feed
+    /// can be quicker than the writer's thread): the insertion keys handed out lately are remembered for that.
+    /// </summary>
+    public Expected Expect(long id)
+    {
+        lock (handedOutGate)
+        {
+            var waiting = expected.GetOrAdd(id, static id => new Expected(id));
+            if (handedOut.Contains(id))
+            {
+                expected.TryRemove(id, out _);
+                waiting.Done.TrySetResult();
+            }
+            return waiting;
+        }
+    }
 
     public void Forget(Expected e) => expected.TryRemove(new KeyValuePair<long, Expected>(e.Id, e));
+
+    private void HandedOut(IReadOnlyList<EventRecord> batch)
+    {
+        lock (handedOutGate)
+        {
+            foreach (var e in batch)
+            {
+                if (handedOut.Add(e.Id))
+                {
+                    handedOutOrder.Enqueue(e.Id);
+                }
+                if (expected.TryRemove(e.Id, out var waiting))
+                {
+                    waiting.Done.TrySetResult();
+                }
+            }
+            while (handedOutOrder.Count > RememberedHandOuts)
+            {
+                handedOut.Remove(handedOutOrder.Dequeue());
+            }
+        }
+    }
 
     /// <summary>Something was numbered (here or on another node): read the log now.</summary>
     public void Wake()
@@ -119,16 +160,7 @@ public sealed partial class EventFeed(
                 }
             }
             Interlocked.Exchange(ref head, batch[^1].Seq!.Value);
-            if (!expected.IsEmpty)
-            {
-                foreach (var e in batch)
-                {
-                    if (expected.TryRemove(e.Id, out var waiting))
-                    {
-                        waiting.Done.TrySetResult();
-                    }
-                }
-            }
+            HandedOut(batch);
         }
     }
 

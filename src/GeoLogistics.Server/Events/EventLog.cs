@@ -12,7 +12,7 @@ namespace GeoLogistics.Server.Events;
 /// <summary>
 /// The transactional outbox of SPEC §5: a change and its events commit together, or neither does.
 /// </summary>
-public sealed class EventLog(AppDb db, TimeProvider clock, EventFeed feed, IOptions<EventFeedOptions> options) : IDisposable
+public sealed class EventLog(AppDb db, TimeProvider clock, EventFeed feed, CommitSignal commits, IOptions<EventFeedOptions> options) : IDisposable
 {
     private readonly List<EventFeed.Expected> awaited = [];
 
@@ -45,37 +45,27 @@ public sealed class EventLog(AppDb db, TimeProvider clock, EventFeed feed, IOpti
     };
 
     /// <summary>
-    /// Saves the tracked changes and appends <paramref name="events"/> in one transaction (the caller's, if it has
-    /// one open), unnumbered: no row that every writer shares is taken, so commits do not wait for each other. The
-    /// sequencer numbers the events once committed (docs/adr/0002). When this call commits, it also waits until the
-    /// feed has handed the events out, so whoever made the change can read it back from the log.
+    /// Saves the tracked changes and appends <paramref name="events"/> atomically (in the caller's transaction, if it
+    /// has one open), unnumbered: no row that every writer shares is taken, so commits do not wait for each other.
+    /// The sequencer numbers the events once committed (docs/adr/0002). Without a caller's transaction this is one
+    /// SaveChanges (one batch, one round trip when it fits in one), and it then waits until the feed has handed the
+    /// events out, so whoever made the change can read it back from the log.
     /// </summary>
     public async Task SaveAsync(IReadOnlyList<EventRecord> events, CancellationToken ct)
     {
-        var own = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(ct) : null;
-        try
+        var ambient = db.Database.CurrentTransaction is not null;
+        db.Events.AddRange(events);
+        // In the caller's transaction, its commit wakes the sequencer (CommitSignal); otherwise this call does.
+        db.WroteEvents = ambient;
+        await db.SaveChangesAsync(ct);
+        if (events.Count > 0)
         {
-            db.Events.AddRange(events);
-            db.WroteEvents = true;
-            // One SaveChanges: the change and its events go to the store in one batch.
-            await db.SaveChangesAsync(ct);
-            if (events.Count > 0)
-            {
-                // Before the commit, so the feed cannot hand the events out before anyone waits for them.
-                awaited.Add(feed.Expect(events.Max(e => e.Id)));
-            }
-            if (own is not null)
-            {
-                await own.CommitAsync(ct);
-                await PublishedAsync(ct);
-            }
+            awaited.Add(feed.Expect(events.Max(e => e.Id)));
         }
-        finally
+        if (!ambient)
         {
-            if (own is not null)
-            {
-                await own.DisposeAsync();
-            }
+            commits.Raise();
+            await PublishedAsync(ct);
         }
     }
 
@@ -91,7 +81,7 @@ public sealed class EventLog(AppDb db, TimeProvider clock, EventFeed feed, IOpti
         }
         try
         {
-            // Events of one transaction are numbered in insertion order: its last one handed out means all are.
+            // Events of one change are numbered in insertion order: its last one handed out means all are.
             await awaited[^1].Done.Task.WaitAsync(options.Value.PublishWait, clock, ct);
         }
         catch (TimeoutException)
