@@ -47,6 +47,9 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public Uri Address { get; }
 
+    /// <summary>The operating system's id of the server process.</summary>
+    public int ProcessId => process.Id;
+
     public int Port => Address.Port;
 
     public static Task<ServerProcess> StartAsync(TestStore store, CancellationToken ct) => StartAsync(store, port: null, settings: null, ct);

@@ -29,6 +29,9 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
     public DbSet<Session> Sessions => Set<Session>();
     public DbSet<LoginThrottle> LoginThrottles => Set<LoginThrottle>();
 
+    /// <summary>Set when events were saved in the open transaction: its commit wakes the sequencer.</summary>
+    public bool WroteEvents { get; set; }
+
     protected override void OnModelCreating(ModelBuilder b)
     {
         b.Entity<Tenant>(e =>
@@ -100,8 +103,11 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
 
         b.Entity<EventRecord>(e =>
         {
-            e.HasKey(x => x.Seq);
-            e.Property(x => x.Seq).ValueGeneratedNever();
+            e.HasKey(x => x.Id);
+            // Given by the sequencer after commit (docs/adr/0002); unique, so no value is ever given twice.
+            e.HasIndex(x => x.Seq).IsUnique();
+            // What the sequencer reads: the committed rows still to number, in insertion order.
+            e.HasIndex(x => x.Id, "IX_Events_Unnumbered").HasFilter("\"Seq\" IS NULL");
             e.Property(x => x.Type).HasMaxLength(40);
             e.Property(x => x.ActorEmail).HasMaxLength(254);
             e.HasIndex(x => new { x.TenantId, x.Seq });
@@ -114,7 +120,7 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
         {
             e.HasKey(c => c.Name);
             e.Property(c => c.Name).HasMaxLength(40);
-            e.HasData(new Counter { Name = Counter.Events, Value = 0 }, new Counter { Name = Counter.Orders, Value = 0 });
+            e.HasData(new Counter { Name = Counter.Orders, Value = 0 });
         });
 
         b.Entity<Session>(e =>
@@ -145,7 +151,6 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
 /// <summary>A named counter, taken with <c>UPDATE … RETURNING</c>: the row lock orders the takers.</summary>
 public sealed class Counter
 {
-    public const string Events = "events";
     public const string Orders = "orders";
 
     public string Name { get; set; } = "";

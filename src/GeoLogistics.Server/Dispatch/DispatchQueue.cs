@@ -1,45 +1,57 @@
-using System.Collections.Concurrent;
-using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 
 namespace GeoLogistics.Server.Dispatch;
 
 /// <summary>
-/// Orders waiting for a dispatch worker: bounded, and each order at most once. When full, an order is left out;
-/// it is still dispatchable in the store, so the next sweep brings it back. Memory stays bounded.
+/// Orders waiting for a dispatch worker, highest priority first, then oldest first: bounded, and each order at most
+/// once. When full, an order is left out; it is still dispatchable in the store, so the next sweep brings it back.
+/// Memory stays bounded.
 /// </summary>
-public sealed class DispatchQueue
+public sealed class DispatchQueue(IOptions<DispatchOptions> options)
 {
-    private readonly Channel<Guid> channel;
-    private readonly ConcurrentDictionary<Guid, byte> queued = new();
+    private readonly Lock gate = new();
+    private readonly PriorityQueue<Guid, (int Priority, DateTimeOffset CreatedAt, long Arrival)> waiting = new();
+    private readonly HashSet<Guid> queued = [];
+    private readonly SemaphoreSlim available = new(0);
+    private long arrivals;
 
-    public DispatchQueue(IOptions<DispatchOptions> options) =>
-        channel = Channel.CreateBounded<Guid>(new BoundedChannelOptions(options.Value.QueueCapacity)
-        {
-            FullMode = BoundedChannelFullMode.Wait,
-        });
-
-    public int Count => queued.Count;
-
-    public bool Enqueue(Guid orderId)
+    public int Count
     {
-        if (!queued.TryAdd(orderId, 0))
+        get
         {
-            return false;
+            lock (gate)
+            {
+                return queued.Count;
+            }
         }
-        if (!channel.Writer.TryWrite(orderId))
+    }
+
+    public bool Enqueue(Guid orderId, int priority, DateTimeOffset createdAt)
+    {
+        lock (gate)
         {
-            queued.TryRemove(orderId, out _);
-            return false;
+            if (queued.Count >= options.Value.QueueCapacity || !queued.Add(orderId))
+            {
+                return false;
+            }
+            // The smallest key comes out first: negate the priority so the highest is taken first.
+            waiting.Enqueue(orderId, (-priority, createdAt, arrivals++));
         }
+        available.Release();
         return true;
     }
 
     public async IAsyncEnumerable<Guid> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
-        await foreach (var id in channel.Reader.ReadAllAsync(ct))
+        while (true)
         {
-            queued.TryRemove(id, out _);
+            await available.WaitAsync(ct);
+            Guid id;
+            lock (gate)
+            {
+                id = waiting.Dequeue();
+                queued.Remove(id);
+            }
             yield return id;
         }
     }

@@ -9,6 +9,8 @@ public static class DispatchSetup
         services.AddOptions<EventFeedOptions>().Bind(config.GetSection("Events")).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<EventFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<EventFeed>());
+        services.AddSingleton<Sequencer>();
+        services.AddHostedService(sp => sp.GetRequiredService<Sequencer>());
 
         services.AddOptions<DispatchOptions>().Bind(config.GetSection("Dispatch")).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IDispatchStore, DispatchStore>();

@@ -137,15 +137,18 @@ public sealed class DispatchStore(IServiceScopeFactory scopes, IOptions<Dispatch
         await tx.CommitAsync(ct);
     }
 
-    public async Task<IReadOnlyList<Guid>> ListDispatchableAsync(int limit, CancellationToken ct)
+    public async Task<IReadOnlyList<Guid>> ListDispatchableAsync(int limit, CancellationToken ct) =>
+        [.. (await ListByPriorityAsync(limit, ct)).Select(o => o.Id)];
+
+    public async Task<IReadOnlyList<QueuedOrder>> ListByPriorityAsync(int limit, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDb>();
         return await db.Orders.AsNoTracking()
             .Where(o => (o.Status == OrderStatus.Pending && o.DispatchWhen == DispatchWhen.Created) ||
                         (o.Status == OrderStatus.ReadyForPickup && o.DispatchWhen == DispatchWhen.Ready))
-            .OrderBy(o => o.Serial)
-            .Select(o => o.Id)
+            .OrderByDescending(o => o.Priority).ThenBy(o => o.Serial)
+            .Select(o => new QueuedOrder(o.Id, o.Priority, o.CreatedAt))
             .Take(limit)
             .ToListAsync(ct);
     }

@@ -42,8 +42,8 @@ public sealed partial class DispatchWorker : BackgroundService
             switch (e.Type)
             {
                 case EventTypes.OrderCreated or EventTypes.OrderStatusChanged or EventTypes.OrderUpdated
-                    when e.OrderId is { } orderId && LeavesDispatchable(e.Data):
-                    queue.Enqueue(orderId);
+                    when e.OrderId is { } orderId && LeavesDispatchable(e.Data) is var (priority, createdAt):
+                    queue.Enqueue(orderId, priority, createdAt);
                     break;
                 case EventTypes.DriverStatusChanged when e.Data.Contains("\"status\":\"available\"", StringComparison.Ordinal):
                     RequestSweep();
@@ -53,14 +53,22 @@ public sealed partial class DispatchWorker : BackgroundService
         return Task.CompletedTask;
     }
 
-    private static bool LeavesDispatchable(string orderJson)
+    /// <summary>The order's priority and age when the event leaves it dispatchable, else null.</summary>
+    private static (int Priority, DateTimeOffset CreatedAt)? LeavesDispatchable(string orderJson)
     {
         using var doc = JsonDocument.Parse(orderJson);
         var order = doc.RootElement;
-        return order.TryGetProperty("status", out var statusText) && OrdersApi.TryParseStatus(statusText.GetString() ?? "", out var status) &&
+        var dispatchable = order.TryGetProperty("status", out var statusText) && OrdersApi.TryParseStatus(statusText.GetString() ?? "", out var status) &&
             order.TryGetProperty("dispatchWhen", out var whenText) &&
             Enum.TryParse<DispatchWhen>(whenText.GetString(), ignoreCase: true, out var when) &&
             OrderLifecycle.IsDispatchable(status, when);
+        if (!dispatchable)
+        {
+            return null;
+        }
+        var priority = order.TryGetProperty("priority", out var p) && p.TryGetInt32(out var value) ? value : 0;
+        var createdAt = order.TryGetProperty("createdAt", out var c) && c.TryGetDateTimeOffset(out var at) ? at : default;
+        return (priority, createdAt);
     }
 
     private void RequestSweep()
@@ -118,9 +126,9 @@ public sealed partial class DispatchWorker : BackgroundService
         {
             try
             {
-                foreach (var orderId in await store.ListDispatchableAsync(options.QueueCapacity / 2, ct))
+                foreach (var order in await store.ListByPriorityAsync(options.QueueCapacity / 2, ct))
                 {
-                    queue.Enqueue(orderId);
+                    queue.Enqueue(order.Id, order.Priority, order.CreatedAt);
                 }
                 await sweepRequested.WaitAsync(options.SweepInterval, ct);
                 // Let a burst of drivers coming free end in one sweep.

@@ -3,6 +3,9 @@ namespace GeoLogistics.Server.Dispatch;
 /// <summary>An order as dispatch needs it: where, and for whom.</summary>
 public sealed record DispatchOrder(Guid Id, Guid TenantId, double Lat, double Lng);
 
+/// <summary>A dispatchable order and what decides its turn: priority, then age.</summary>
+public sealed record QueuedOrder(Guid Id, int Priority, DateTimeOffset CreatedAt);
+
 /// <summary>A free driver at the version it was read, and how far from the pickup.</summary>
 public sealed record Candidate(Guid DriverId, int Version, double DistanceKm);
 
@@ -43,4 +46,8 @@ public interface IDispatchStore
 
     /// <summary>Dispatchable orders, oldest first.</summary>
     Task<IReadOnlyList<Guid>> ListDispatchableAsync(int limit, CancellationToken ct);
+
+    /// <summary>Dispatchable orders, highest priority first, then oldest first, with what orders them.</summary>
+    async Task<IReadOnlyList<QueuedOrder>> ListByPriorityAsync(int limit, CancellationToken ct) =>
+        [.. (await ListDispatchableAsync(limit, ct)).Select(id => new QueuedOrder(id, 0, default))];
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.ComponentModel.DataAnnotations;
 using GeoLogistics.Server.Data;
 using Microsoft.EntityFrameworkCore;
@@ -13,18 +14,90 @@ public sealed class EventFeedOptions
 
     [Range(1, 100_000)]
     public int BatchSize { get; set; } = 1000;
+
+    /// <summary>How long a change made over the API waits for its events to be numbered and handed out before it answers.</summary>
+    public TimeSpan PublishWait { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
-/// Tails the committed event log in seq order and hands each batch to the in-process consumers (dispatch now,
-/// the real-time gateway later). Because seq follows commit order, reading <c>seq &gt; last</c> misses nothing,
-/// and events written by another node arrive on the next poll.
+/// Tails the numbered event log in seq order and hands each batch to the in-process consumers (the hub, dispatch,
+/// the active orders). The sequencer numbers committed events in commit order and a batch at a time, so reading
+/// <c>seq &gt; last</c> misses nothing (docs/adr/0002). The sequencer wakes the feed when it numbered something;
+/// a poll covers a lost wake-up.
 /// </summary>
 public sealed partial class EventFeed(
-    IServiceScopeFactory scopes, CommitSignal signal, IOptions<EventFeedOptions> options, ILogger<EventFeed> logger) : BackgroundService
+    IServiceScopeFactory scopes, IOptions<EventFeedOptions> options, ILogger<EventFeed> logger) : BackgroundService
 {
     private readonly List<Func<IReadOnlyList<EventRecord>, CancellationToken, Task>> consumers = [];
+    private readonly SemaphoreSlim signal = new(0, 1);
+    private readonly ConcurrentDictionary<long, Expected> expected = new();
+    private readonly Lock handedOutGate = new();
+    private readonly HashSet<long> handedOut = [];
+    private readonly Queue<long> handedOutOrder = new();
+    private const int RememberedHandOuts = 100_000;
     private long head;
+
+    /// <summary>A writer waiting for its event (by insertion key) to be handed out.</summary>
+    public sealed class Expected(long id)
+    {
+        public long Id { get; } = id;
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>
+    /// Registered right after the event's commit. The feed may have handed it out already (the sequencer and the feed
+    /// can be quicker than the writer's thread): the insertion keys handed out lately are remembered for that.
+    /// </summary>
+    public Expected Expect(long id)
+    {
+        lock (handedOutGate)
+        {
+            var waiting = expected.GetOrAdd(id, static id => new Expected(id));
+            if (handedOut.Contains(id))
+            {
+                expected.TryRemove(id, out _);
+                waiting.Done.TrySetResult();
+            }
+            return waiting;
+        }
+    }
+
+    public void Forget(Expected e) => expected.TryRemove(new KeyValuePair<long, Expected>(e.Id, e));
+
+    private void HandedOut(IReadOnlyList<EventRecord> batch)
+    {
+        lock (handedOutGate)
+        {
+            foreach (var e in batch)
+            {
+                if (handedOut.Add(e.Id))
+                {
+                    handedOutOrder.Enqueue(e.Id);
+                }
+                if (expected.TryRemove(e.Id, out var waiting))
+                {
+                    waiting.Done.TrySetResult();
+                }
+            }
+            while (handedOutOrder.Count > RememberedHandOuts)
+            {
+                handedOut.Remove(handedOutOrder.Dequeue());
+            }
+        }
+    }
+
+    /// <summary>Something was numbered (here or on another node): read the log now.</summary>
+    public void Wake()
+    {
+        try
+        {
+            signal.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already woken and not yet read.
+        }
+    }
 
     /// <summary>The newest seq handed to consumers.</summary>
     public long Head => Interlocked.Read(ref head);
@@ -38,7 +111,7 @@ public sealed partial class EventFeed(
     /// </summary>
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        head = await WithDb(db => db.Events.MaxAsync(e => (long?)e.Seq, cancellationToken), cancellationToken) ?? 0;
+        head = await WithDb(db => db.Events.MaxAsync(e => e.Seq, cancellationToken), cancellationToken) ?? 0;
         await base.StartAsync(cancellationToken);
     }
 
@@ -89,10 +162,11 @@ public sealed partial class EventFeed(
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     // One consumer's failure must not stall the others, nor the feed on this batch forever.
-                    LogConsumerError(logger, e, batch[0].Seq, batch[^1].Seq);
+                    LogConsumerError(logger, e, batch[0].Seq!.Value, batch[^1].Seq!.Value);
                 }
             }
-            Interlocked.Exchange(ref head, batch[^1].Seq);
+            Interlocked.Exchange(ref head, batch[^1].Seq!.Value);
+            HandedOut(batch);
         }
     }
 

@@ -5,14 +5,17 @@ using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace GeoLogistics.Server.Events;
 
 /// <summary>
 /// The transactional outbox of SPEC §5: a change and its events commit together, or neither does.
 /// </summary>
-public sealed class EventLog(AppDb db, TimeProvider clock)
+public sealed class EventLog(AppDb db, TimeProvider clock, EventFeed feed, CommitSignal commits, IOptions<EventFeedOptions> options) : IDisposable
 {
+    private readonly List<EventFeed.Expected> awaited = [];
+
     public EventRecord ForOrder(string type, Order order, Actor actor, IReadOnlyList<string> changed) => new()
     {
         Type = type,
@@ -42,36 +45,65 @@ public sealed class EventLog(AppDb db, TimeProvider clock)
     };
 
     /// <summary>
-    /// Saves the tracked changes and appends <paramref name="events"/> in one transaction (the caller's, if it
-    /// has one open). The event counter is taken last, after the change's own writes, so its lock is held only
-    /// for the insert and the commit.
+    /// Saves the tracked changes and appends <paramref name="events"/> atomically (in the caller's transaction, if it
+    /// has one open), unnumbered: no row that every writer shares is taken, so commits do not wait for each other.
+    /// The sequencer numbers the events once committed (docs/adr/0002). Without a caller's transaction this is one
+    /// SaveChanges (one batch, one round trip when it fits in one), and it then waits until the feed has handed the
+    /// events out, so whoever made the change can read it back from the log.
     /// </summary>
     public async Task SaveAsync(IReadOnlyList<EventRecord> events, CancellationToken ct)
     {
-        var own = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(ct) : null;
+        var ambient = db.Database.CurrentTransaction is not null;
+        db.Events.AddRange(events);
+        // In the caller's transaction, its commit wakes the sequencer (CommitSignal); otherwise this call does.
+        db.WroteEvents = ambient;
+        await db.SaveChangesAsync(ct);
+        if (events.Count > 0)
+        {
+            awaited.Add(feed.Expect(events.Max(e => e.Id)));
+        }
+        if (!ambient)
+        {
+            commits.Raise();
+            await PublishedAsync(ct);
+        }
+    }
+
+    /// <summary>
+    /// After the caller committed its own transaction: waits until the events saved in it are numbered and handed
+    /// out by this node's feed (at most <c>Events:PublishWait</c>; the change is committed either way).
+    /// </summary>
+    public async Task PublishedAsync(CancellationToken ct)
+    {
+        if (awaited.Count == 0)
+        {
+            return;
+        }
         try
         {
-            await db.SaveChangesAsync(ct);
-            var last = await db.TakeAsync(Counter.Events, events.Count, ct);
-            for (var i = 0; i < events.Count; i++)
-            {
-                events[i].Seq = last - events.Count + 1 + i;
-            }
-            db.Events.AddRange(events);
-            await db.SaveChangesAsync(ct);
-            if (own is not null)
-            {
-                await own.CommitAsync(ct);
-            }
+            // Events of one change are numbered in insertion order: its last one handed out means all are.
+            await awaited[^1].Done.Task.WaitAsync(options.Value.PublishWait, clock, ct);
+        }
+        catch (TimeoutException)
+        {
+            // Numbered later (the sequencer is changing nodes): readers get it then.
         }
         finally
         {
-            if (own is not null)
-            {
-                await own.DisposeAsync();
-            }
+            Forget();
         }
     }
+
+    private void Forget()
+    {
+        foreach (var a in awaited)
+        {
+            feed.Forget(a);
+        }
+        awaited.Clear();
+    }
+
+    public void Dispose() => Forget();
 }
 
 public static class EventVisibility

@@ -18,13 +18,16 @@ public static class EventTypes
 }
 
 /// <summary>
-/// One row of the event log. Written in the same transaction as the change it records; <see cref="Seq"/> is
-/// given out under the log's counter row lock, so it increases in commit order (docs/adr/0002).
+/// One row of the event log. Written in the same transaction as the change it records, without a seq; the
+/// sequencer numbers committed rows afterwards, in commit order (docs/adr/0002). Readers read numbered rows only.
 /// The columns besides the payload say who may see the event, so a reader filters in SQL.
 /// </summary>
 public sealed class EventRecord
 {
-    public long Seq { get; set; }
+    /// <summary>The insertion key: orders the rows of one numbering batch, nothing more.</summary>
+    public long Id { get; set; }
+    /// <summary>Null until the sequencer numbers the committed row.</summary>
+    public long? Seq { get; set; }
     public string Type { get; set; } = "";
     public DateTimeOffset Ts { get; set; }
     public Guid? TenantId { get; set; }
@@ -70,6 +73,6 @@ public sealed class RawJsonConverter : JsonConverter<RawJson>
 public static class EventMapping
 {
     public static EventDto ToDto(this EventRecord e) => new(
-        e.Type, e.Seq, e.Ts, e.TenantId, e.OrderId, e.DriverId, new Actor(e.ActorUserId, e.ActorEmail),
+        e.Type, e.Seq!.Value, e.Ts, e.TenantId, e.OrderId, e.DriverId, new Actor(e.ActorUserId, e.ActorEmail),
         new RawJson(e.Changed), new RawJson(e.Data));
 }

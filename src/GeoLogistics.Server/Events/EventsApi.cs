@@ -38,6 +38,6 @@ public static class EventsApi
             .OrderBy(e => e.Seq)
             .Take(take)
             .ToListAsync(ct);
-        return TypedResults.Ok(new EventPage([.. events.Select(e => e.ToDto())], events.Count > 0 ? events[^1].Seq : after));
+        return TypedResults.Ok(new EventPage([.. events.Select(e => e.ToDto())], events.Count > 0 ? events[^1].Seq!.Value : after));
     }
 }

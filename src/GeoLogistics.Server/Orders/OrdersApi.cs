@@ -91,15 +91,7 @@ public static class OrdersApi
         }
 
         var now = clock.Now();
-        long serial;
-        await using (var numbering = await db.Database.BeginTransactionAsync(ct))
-        {
-            // The number in a short transaction of its own: the counter is not held while the order is written
-            // (a failed create leaves a gap in the numbers, which is harmless).
-            serial = await db.TakeAsync(Counter.Orders, 1, ct);
-            await numbering.CommitAsync(ct);
-        }
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var serial = await OrderNumbers.NextAsync(db, ct);
         var order = new Order
         {
             Id = Guid.CreateVersion7(now),
@@ -138,13 +130,12 @@ public static class OrdersApi
 
         try
         {
+            // The order, its history, its event and the idempotency record: one batch, one round trip.
             await log.SaveAsync([log.ForOrder(EventTypes.OrderCreated, order, caller.Actor, [])], ct);
-            await tx.CommitAsync(ct);
         }
         catch (DbUpdateException) when (idempotencyKey is not null)
         {
             // A concurrent retry with the same key won the insert: answer what it answered.
-            await tx.RollbackAsync(ct);
             db.ChangeTracker.Clear();
             return await Replay(db, caller, idempotencyKey, requestHash, ct) ?? throw new InvalidOperationException("Idempotency record vanished.");
         }
@@ -606,7 +597,7 @@ public static class OrdersApi
             .OrderBy(e => e.Seq)
             .Take(take)
             .ToListAsync(ct);
-        return TypedResults.Ok(new EventPage([.. events.Select(e => e.ToDto())], events.Count > 0 ? events[^1].Seq : after));
+        return TypedResults.Ok(new EventPage([.. events.Select(e => e.ToDto())], events.Count > 0 ? events[^1].Seq!.Value : after));
     }
 
     public static string StatusName(OrderStatus status) => JsonNamingPolicy.SnakeCaseUpper.ConvertName(status.ToString());

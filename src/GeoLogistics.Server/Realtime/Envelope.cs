@@ -62,7 +62,7 @@ public sealed class Envelope
         return new Envelope
         {
             Type = record.Type,
-            Seq = record.Seq,
+            Seq = record.Seq!.Value,
             TenantId = record.TenantId,
             OrderId = record.OrderId,
             DriverId = record.DriverId,

@@ -165,7 +165,7 @@ public sealed partial class RealtimeProtocol(
         {
             if (since is { } after)
             {
-                var oldest = await db.Events.MinAsync(e => (long?)e.Seq) ?? 0;
+                var oldest = await db.Events.MinAsync(e => e.Seq) ?? 0;
                 if (oldest > 1 && after + 1 < oldest)
                 {
                     connection.Send(new ReplayUnavailable(id, after, oldest), RealtimeJson.Default.ReplayUnavailable);
@@ -282,7 +282,7 @@ public sealed partial class RealtimeProtocol(
                     sent++;
                 }
             }
-            cursor = page[^1].Seq;
+            cursor = page[^1].Seq!.Value;
         }
         hub.CountReplayed(sent);
         return sent;

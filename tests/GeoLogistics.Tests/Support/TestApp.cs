@@ -84,6 +84,14 @@ public sealed class TestApp : WebApplicationFactory<Program>
         return app;
     }
 
+    /// <summary>A server on a store the test keeps (and disposes): it outlives this server, for a restart.</summary>
+    public static TestApp StartOn(TestStore store, IReadOnlyDictionary<string, string?>? overrides = null)
+    {
+        var app = new TestApp(store, ownsStore: false, overrides ?? new Dictionary<string, string?>(), null);
+        app.StartServer();
+        return app;
+    }
+
     /// <summary>Another node on the store of <paramref name="first"/> (which keeps it, and drops it when disposed).</summary>
     public static TestApp StartNode(TestApp first, IReadOnlyDictionary<string, string?>? overrides = null)
     {
@@ -207,8 +215,13 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public async Task WaitForFeedAsync()
     {
         var feed = Services.GetRequiredService<GeoLogistics.Server.Events.EventFeed>();
-        var head = await WithDbAsync(db => db.Events.MaxAsync(e => (long?)e.Seq)) ?? 0;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        // Events are numbered after commit: wait for the sequencer first, then for the feed.
+        while (await WithDbAsync(db => db.Events.AnyAsync(e => e.Seq == null)))
+        {
+            await Task.Delay(10, timeout.Token);
+        }
+        var head = await WithDbAsync(db => db.Events.MaxAsync(e => e.Seq)) ?? 0;
         while (feed.Head < head)
         {
             await Task.Delay(10, timeout.Token);

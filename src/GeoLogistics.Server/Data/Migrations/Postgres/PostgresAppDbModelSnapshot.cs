@@ -88,11 +88,6 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                     b.HasData(
                         new
                         {
-                            Name = "events",
-                            Value = 0L
-                        },
-                        new
-                        {
                             Name = "orders",
                             Value = 0L
                         });
@@ -199,8 +194,11 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
 
             modelBuilder.Entity("GeoLogistics.Server.Events.EventRecord", b =>
                 {
-                    b.Property<long>("Seq")
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
                         .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
 
                     b.Property<string>("ActorEmail")
                         .IsRequired()
@@ -227,6 +225,9 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                     b.Property<Guid?>("OrderId")
                         .HasColumnType("uuid");
 
+                    b.Property<long?>("Seq")
+                        .HasColumnType("bigint");
+
                     b.Property<Guid?>("TenantId")
                         .HasColumnType("uuid");
 
@@ -238,7 +239,10 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
 
-                    b.HasKey("Seq");
+                    b.HasKey("Id");
+
+                    b.HasIndex("Seq")
+                        .IsUnique();
 
                     b.HasIndex("CustomerId", "Seq");
 
@@ -247,6 +251,9 @@ namespace GeoLogistics.Server.Data.Migrations.Postgres
                     b.HasIndex("OrderId", "Seq");
 
                     b.HasIndex("TenantId", "Seq");
+
+                    b.HasIndex(new[] { "Id" }, "IX_Events_Unnumbered")
+                        .HasFilter("\"Seq\" IS NULL");
 
                     b.ToTable("Events");
                 });

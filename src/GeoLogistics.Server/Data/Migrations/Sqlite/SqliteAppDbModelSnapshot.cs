@@ -83,11 +83,6 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                     b.HasData(
                         new
                         {
-                            Name = "events",
-                            Value = 0L
-                        },
-                        new
-                        {
                             Name = "orders",
                             Value = 0L
                         });
@@ -194,7 +189,8 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
 
             modelBuilder.Entity("GeoLogistics.Server.Events.EventRecord", b =>
                 {
-                    b.Property<long>("Seq")
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("ActorEmail")
@@ -222,6 +218,9 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                     b.Property<Guid?>("OrderId")
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("Seq")
+                        .HasColumnType("INTEGER");
+
                     b.Property<Guid?>("TenantId")
                         .HasColumnType("TEXT");
 
@@ -233,7 +232,10 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
 
-                    b.HasKey("Seq");
+                    b.HasKey("Id");
+
+                    b.HasIndex("Seq")
+                        .IsUnique();
 
                     b.HasIndex("CustomerId", "Seq");
 
@@ -242,6 +244,9 @@ namespace GeoLogistics.Server.Data.Migrations.Sqlite
                     b.HasIndex("OrderId", "Seq");
 
                     b.HasIndex("TenantId", "Seq");
+
+                    b.HasIndex(new[] { "Id" }, "IX_Events_Unnumbered")
+                        .HasFilter("\"Seq\" IS NULL");
 
                     b.ToTable("Events");
                 });

@@ -1,0 +1,255 @@
+using System.Data.Common;
+using GeoLogistics.Server.Data;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace GeoLogistics.Server.Events;
+
+/// <summary>
+/// Numbers committed events, one batch per short transaction, in commit order (docs/adr/0002). One per store: on
+/// SQLite the process's own; on PostgreSQL the node holding a session advisory lock, the others retry taking it and
+/// wake it when they commit. After each batch the feed is woken: here directly, on other nodes by a notification.
+/// </summary>
+public sealed partial class Sequencer(
+    IServiceScopeFactory scopes, CommitSignal commits, EventFeed feed, IOptions<EventFeedOptions> options, ILogger<Sequencer> logger)
+    : BackgroundService
+{
+    /// <summary>The advisory lock that elects the one sequencer among the nodes of a PostgreSQL store.</summary>
+    public const long LockKey = 0x47_4C_4F_5F_53_45_51; // "GLO_SEQ"
+
+    /// <summary>Every node sends this after committing events; the sequencer listens.</summary>
+    public const string CommittedChannel = "glo_events_committed";
+
+    /// <summary>The sequencer sends this after numbering; every node's feed listens.</summary>
+    public const string NumberedChannel = "glo_events_numbered";
+
+    /// <summary>
+    /// Gives the next seqs, after the highest given, to the oldest unnumbered rows by insertion key. Only rows
+    /// committed before the statement began are visible to it, and the whole batch commits at once, so no reader
+    /// sees a seq before the seqs below it. <c>"Seq" IS NULL</c> is checked again on each row: a second sequencer by
+    /// mistake skips what the first numbered, and the unique index refuses any seq given twice.
+    /// </summary>
+    private const string NumberBatch = """
+        UPDATE "Events" SET "Seq" = n."New"
+        FROM (SELECT u."Id", (SELECT COALESCE(MAX("Seq"), 0) FROM "Events") + row_number() OVER (ORDER BY u."Id") AS "New"
+              FROM (SELECT "Id" FROM "Events" WHERE "Seq" IS NULL ORDER BY "Id" LIMIT @batch) AS u) AS n
+        WHERE "Events"."Id" = n."Id" AND "Events"."Seq" IS NULL
+        RETURNING "Seq"
+        """;
+
+    private volatile bool holder;
+
+    /// <summary>Whether this node numbers the store's events now.</summary>
+    public bool IsSequencer => holder;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        string connectionString;
+        bool postgres;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+            connectionString = db.Database.GetConnectionString()!;
+            postgres = db.Database.IsNpgsql();
+        }
+        try
+        {
+            if (postgres)
+            {
+                await Task.WhenAll(ListenAsync(connectionString, stoppingToken), ElectAndNumberAsync(connectionString, stoppingToken));
+            }
+            else
+            {
+                await NumberSqliteAsync(connectionString, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task NumberSqliteAsync(string connectionString, CancellationToken ct)
+    {
+        holder = true;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = new SqliteConnection(connectionString);
+                await connection.OpenAsync(ct);
+                await using (var pragmas = connection.CreateCommand())
+                {
+                    pragmas.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;";
+                    await pragmas.ExecuteNonQueryAsync(ct);
+                }
+                while (true)
+                {
+                    await NumberAllAsync(connection, null, ct);
+                    await commits.WaitAsync(options.Value.PollInterval, ct);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                LogFailed(logger, e);
+                await Task.Delay(options.Value.PollInterval, ct);
+            }
+        }
+    }
+
+    /// <summary>
+    /// On a connection of its own (not pooled: the lock lives as long as the connection): take the lock, or retry
+    /// every poll interval, waking the holder with a notification whenever this node committed events meanwhile.
+    /// When the holder's process dies, its connection drops and the lock with it.
+    /// </summary>
+    private async Task ElectAndNumberAsync(string connectionString, CancellationToken ct)
+    {
+        var own = new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            Pooling = false,
+            Enlist = false,
+            // Names the holder in pg_stat_activity: which process numbers events is one query away.
+            ApplicationName = $"geologistics-sequencer-{Environment.ProcessId}",
+        }.ConnectionString;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(own);
+                await connection.OpenAsync(ct);
+                var nextTry = DateTimeOffset.MinValue;
+                while (true)
+                {
+                    if (!holder && DateTimeOffset.UtcNow >= nextTry)
+                    {
+                        holder = await ScalarAsync<bool>(connection, $"SELECT pg_try_advisory_lock({LockKey})", ct);
+                        nextTry = DateTimeOffset.UtcNow + options.Value.PollInterval;
+                        if (holder)
+                        {
+                            LogElected(logger);
+                        }
+                    }
+                    if (holder)
+                    {
+                        // First whatever an earlier sequencer left unnumbered (it may have died between batches).
+                        await NumberAllAsync(connection, NumberedChannel, ct);
+                        await commits.WaitAsync(options.Value.PollInterval, ct);
+                    }
+                    else if (await commits.WaitAsync(options.Value.PollInterval, ct))
+                    {
+                        await ScalarAsync<object>(connection, $"SELECT pg_notify('{CommittedChannel}', '')", ct);
+                    }
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                if (holder)
+                {
+                    LogResigned(logger, e);
+                }
+                else
+                {
+                    LogFailed(logger, e);
+                }
+                holder = false;
+                await Task.Delay(options.Value.PollInterval, ct);
+            }
+            finally
+            {
+                holder = false;
+            }
+        }
+    }
+
+    /// <summary>Other nodes' commits wake the sequencer (when it is here); other nodes' numbering wakes the feed.</summary>
+    private async Task ListenAsync(string connectionString, CancellationToken ct)
+    {
+        var own = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, Enlist = false, KeepAlive = 10 }.ConnectionString;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(own);
+                connection.Notification += (_, n) =>
+                {
+                    if (n.Channel == NumberedChannel)
+                    {
+                        feed.Wake();
+                    }
+                    else if (holder)
+                    {
+                        commits.Raise();
+                    }
+                };
+                await connection.OpenAsync(ct);
+                await ScalarAsync<object>(connection, $"LISTEN {CommittedChannel}; LISTEN {NumberedChannel}", ct);
+                // Whatever was numbered while this node was not listening.
+                feed.Wake();
+                while (true)
+                {
+                    await connection.WaitAsync(ct);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                LogFailed(logger, e);
+                await Task.Delay(options.Value.PollInterval, ct);
+            }
+        }
+    }
+
+    /// <summary>Numbers batches until none is left; wakes the feed (and, on PostgreSQL, every other node's).</summary>
+    private async Task NumberAllAsync(DbConnection connection, string? notify, CancellationToken ct)
+    {
+        var numbered = false;
+        while (true)
+        {
+            var count = 0;
+            await using (var command = connection.CreateCommand())
+            {
+                command.CommandText = NumberBatch;
+                var batch = command.CreateParameter();
+                batch.ParameterName = "@batch";
+                batch.Value = options.Value.BatchSize;
+                command.Parameters.Add(batch);
+                await using var reader = await command.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    count++;
+                }
+            }
+            if (count == 0)
+            {
+                break;
+            }
+            numbered = true;
+            feed.Wake();
+            if (count < options.Value.BatchSize)
+            {
+                break;
+            }
+        }
+        if (numbered && notify is not null)
+        {
+            await ScalarAsync<object>(connection, $"SELECT pg_notify('{notify}', '')", ct);
+        }
+    }
+
+    private static async Task<T?> ScalarAsync<T>(DbConnection connection, string sql, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        var value = await command.ExecuteScalarAsync(ct);
+        return value is T t ? t : default;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "This node now numbers the store's events")]
+    private static partial void LogElected(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "This node lost its sequencer connection; another node (or this one, reconnected) takes over")]
+    private static partial void LogResigned(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The event sequencer's store connection failed; retrying")]
+    private static partial void LogFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,26 @@
+using GeoLogistics.Server.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace GeoLogistics.Server.Orders;
+
+/// <summary>
+/// The next order serial (the human number and the list cursor come from it) without serializing creators: a
+/// database sequence on PostgreSQL, one round trip that holds no lock. On SQLite the counter row in a short
+/// transaction of its own, in process (a gap after a failed create is harmless).
+/// </summary>
+public static class OrderNumbers
+{
+    public const string Sequence = "OrderSerials";
+
+    public static async Task<long> NextAsync(AppDb db, CancellationToken ct)
+    {
+        if (db.Database.IsNpgsql())
+        {
+            return await db.Database.SqlQueryRaw<long>($"""SELECT nextval('"{Sequence}"') AS "Value" """).SingleAsync(ct);
+        }
+        await using var numbering = await db.Database.BeginTransactionAsync(ct);
+        var serial = await db.TakeAsync(Counter.Orders, 1, ct);
+        await numbering.CommitAsync(ct);
+        return serial;
+    }
+}
