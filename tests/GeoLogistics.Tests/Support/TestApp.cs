@@ -84,14 +84,6 @@ public sealed class TestApp : WebApplicationFactory<Program>
         return app;
     }
 
-    /// <summary>A server on a store the test keeps (and disposes): it outlives this server, for a restart.</summary>
-    public static TestApp StartOn(TestStore store, IReadOnlyDictionary<string, string?>? overrides = null)
-    {
-        var app = new TestApp(store, ownsStore: false, overrides ?? new Dictionary<string, string?>(), null);
-        app.StartServer();
-        return app;
-    }
-
     /// <summary>Another node on the store of <paramref name="first"/> (which keeps it, and drops it when disposed).</summary>
     public static TestApp StartNode(TestApp first, IReadOnlyDictionary<string, string?>? overrides = null)
     {
@@ -100,7 +92,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
         return app;
     }
 
-    /// <summary>Over <paramref name="store"/>, which the caller keeps (and drops).</summary>
+    /// <summary>A server on a store the test keeps (and disposes): it outlives this server, for a restart or an outage.</summary>
     public static TestApp StartOn(
         TestStore store, IReadOnlyDictionary<string, string?>? overrides = null, Action<IServiceCollection>? replaceServices = null)
     {
