@@ -137,10 +137,7 @@ public sealed class DispatchStore(IServiceScopeFactory scopes, IOptions<Dispatch
         await tx.CommitAsync(ct);
     }
 
-    public async Task<IReadOnlyList<Guid>> ListDispatchableAsync(int limit, CancellationToken ct) =>
-        [.. (await ListByPriorityAsync(limit, ct)).Select(o => o.Id)];
-
-    public async Task<IReadOnlyList<QueuedOrder>> ListByPriorityAsync(int limit, CancellationToken ct)
+    public async Task<IReadOnlyList<QueuedOrder>> ListDispatchableAsync(int limit, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDb>();

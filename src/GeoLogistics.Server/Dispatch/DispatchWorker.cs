@@ -126,7 +126,7 @@ public sealed partial class DispatchWorker : BackgroundService
         {
             try
             {
-                foreach (var order in await store.ListByPriorityAsync(options.QueueCapacity / 2, ct))
+                foreach (var order in await store.ListDispatchableAsync(options.QueueCapacity / 2, ct))
                 {
                     queue.Enqueue(order.Id, order.Priority, order.CreatedAt);
                 }

@@ -44,10 +44,6 @@ public interface IDispatchStore
     /// <summary>Appends <c>order.dispatch_failed</c> unless the order already carries this failure.</summary>
     Task RecordFailureAsync(Guid orderId, string reason, CancellationToken ct);
 
-    /// <summary>Dispatchable orders, oldest first.</summary>
-    Task<IReadOnlyList<Guid>> ListDispatchableAsync(int limit, CancellationToken ct);
-
     /// <summary>Dispatchable orders, highest priority first, then oldest first, with what orders them.</summary>
-    async Task<IReadOnlyList<QueuedOrder>> ListByPriorityAsync(int limit, CancellationToken ct) =>
-        [.. (await ListDispatchableAsync(limit, ct)).Select(id => new QueuedOrder(id, 0, default))];
+    Task<IReadOnlyList<QueuedOrder>> ListDispatchableAsync(int limit, CancellationToken ct);
 }
