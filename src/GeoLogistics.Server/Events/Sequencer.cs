@@ -92,7 +92,7 @@ public sealed partial class Sequencer(
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
-                LogFailed(logger, e);
+                Failed(e);
                 await Task.Delay(options.Value.PollInterval, ct);
             }
         }
@@ -146,11 +146,11 @@ public sealed partial class Sequencer(
             {
                 if (holder)
                 {
-                    LogResigned(logger, e);
+                    LogResigned(logger, e.Message);
                 }
                 else
                 {
-                    LogFailed(logger, e);
+                    Failed(e);
                 }
                 holder = false;
                 await Task.Delay(options.Value.PollInterval, ct);
@@ -193,7 +193,7 @@ public sealed partial class Sequencer(
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
-                LogFailed(logger, e);
+                Failed(e);
                 await Task.Delay(options.Value.PollInterval, ct);
             }
         }
@@ -247,9 +247,25 @@ public sealed partial class Sequencer(
     [LoggerMessage(Level = LogLevel.Information, Message = "This node now numbers the store's events")]
     private static partial void LogElected(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "This node lost its sequencer connection; another node (or this one, reconnected) takes over")]
-    private static partial void LogResigned(ILogger logger, Exception exception);
+    /// <summary>An outage is expected: one line with its reason. Anything else keeps its stack trace.</summary>
+    private void Failed(Exception e)
+    {
+        if (StoreFailures.IsTransient(e))
+        {
+            LogStoreUnavailable(logger, e.Message);
+        }
+        else
+        {
+            LogFailed(logger, e);
+        }
+    }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The event sequencer's store connection failed; retrying")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "This node lost its sequencer connection ({Reason}); another node (or this one, reconnected) takes over")]
+    private static partial void LogResigned(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The event sequencer's store connection failed, the store is unavailable: {Reason}; retrying")]
+    private static partial void LogStoreUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The event sequencer's store connection failed; retrying")]
     private static partial void LogFailed(ILogger logger, Exception exception);
 }
