@@ -227,9 +227,17 @@ public sealed class TestApp : WebApplicationFactory<Program>
         var created = await admin.PostAsJsonAsync("/api/drivers", new { email, password = "driver-password", name = email, tenantId = fleet });
         created.EnsureSuccessStatusCode();
         var driver = await ClientForAsync(email);
+        var id = (await created.ReadAsync<DriverDto>()).Id;
         (await driver.PostAsJsonAsync("/api/drivers/me/location", new { lat, lng })).EnsureSuccessStatusCode();
+        // Dispatch reads candidates from the store: online only once the first position is there, so that the
+        // sweep a driver coming free starts already finds it (the position is written a moment after its 202).
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (!await WithDbAsync(db => db.Drivers.AnyAsync(d => d.Id == id && d.LocationAt != null, timeout.Token)))
+        {
+            await Task.Delay(10, timeout.Token);
+        }
         (await driver.PostAsJsonAsync("/api/drivers/me/status", new { online = true })).EnsureSuccessStatusCode();
-        return (await created.ReadAsync<DriverDto>()).Id;
+        return id;
     }
 
     public override async ValueTask DisposeAsync()
