@@ -1,5 +1,5 @@
-using System.Text.Json;
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Orders;
 using Microsoft.Extensions.Options;
@@ -35,40 +35,22 @@ public sealed partial class DispatchWorker : BackgroundService
         }
     }
 
-    private Task OnCommittedAsync(IReadOnlyList<EventRecord> events, CancellationToken ct)
+    private Task OnCommittedAsync(IReadOnlyList<CommittedEvent> events, CancellationToken ct)
     {
         foreach (var e in events)
         {
             switch (e.Type)
             {
                 case EventTypes.OrderCreated or EventTypes.OrderStatusChanged or EventTypes.OrderUpdated
-                    when e.OrderId is { } orderId && LeavesDispatchable(e.Data) is var (priority, createdAt):
-                    queue.Enqueue(orderId, priority, createdAt);
+                    when e.Order is { } order && OrderLifecycle.IsDispatchable(order.Status, order.DispatchWhen):
+                    queue.Enqueue(order.Id, order.Priority, order.CreatedAt);
                     break;
-                case EventTypes.DriverStatusChanged when e.Data.Contains("\"status\":\"available\"", StringComparison.Ordinal):
+                case EventTypes.DriverStatusChanged when e.Driver?.Status == DriverStatus.Available:
                     RequestSweep();
                     break;
             }
         }
         return Task.CompletedTask;
-    }
-
-    /// <summary>The order's priority and age when the event leaves it dispatchable, else null.</summary>
-    private static (int Priority, DateTimeOffset CreatedAt)? LeavesDispatchable(string orderJson)
-    {
-        using var doc = JsonDocument.Parse(orderJson);
-        var order = doc.RootElement;
-        var dispatchable = order.TryGetProperty("status", out var statusText) && OrdersApi.TryParseStatus(statusText.GetString() ?? "", out var status) &&
-            order.TryGetProperty("dispatchWhen", out var whenText) &&
-            Enum.TryParse<DispatchWhen>(whenText.GetString(), ignoreCase: true, out var when) &&
-            OrderLifecycle.IsDispatchable(status, when);
-        if (!dispatchable)
-        {
-            return null;
-        }
-        var priority = order.TryGetProperty("priority", out var p) && p.TryGetInt32(out var value) ? value : 0;
-        var createdAt = order.TryGetProperty("createdAt", out var c) && c.TryGetDateTimeOffset(out var at) ? at : default;
-        return (priority, createdAt);
     }
 
     private void RequestSweep()

@@ -20,15 +20,15 @@ public sealed class EventFeedOptions
 }
 
 /// <summary>
-/// Tails the numbered event log in seq order and hands each batch to the in-process consumers (the hub, dispatch,
-/// the active orders). The sequencer numbers committed events in commit order and a batch at a time, so reading
+/// Tails the numbered event log in seq order and hands each batch, decoded once (<see cref="CommittedEvent"/>), to the
+/// in-process consumers (the live hub, dispatch, the active orders). The sequencer numbers committed events in commit order and a batch at a time, so reading
 /// <c>seq &gt; last</c> misses nothing (docs/adr/0002). The sequencer wakes the feed when it numbered something;
 /// a poll covers a lost wake-up.
 /// </summary>
 public sealed partial class EventFeed(
     IServiceScopeFactory scopes, IOptions<EventFeedOptions> options, ILogger<EventFeed> logger) : BackgroundService
 {
-    private readonly List<Func<IReadOnlyList<EventRecord>, CancellationToken, Task>> consumers = [];
+    private readonly List<Func<IReadOnlyList<CommittedEvent>, CancellationToken, Task>> consumers = [];
     private readonly SemaphoreSlim signal = new(0, 1);
     private readonly ConcurrentDictionary<long, Expected> expected = new();
     private readonly Lock handedOutGate = new();
@@ -103,7 +103,7 @@ public sealed partial class EventFeed(
     public long Head => Interlocked.Read(ref head);
 
     /// <summary>Register before the host starts; consumers run one batch at a time, in order.</summary>
-    public void Subscribe(Func<IReadOnlyList<EventRecord>, CancellationToken, Task> consumer) => consumers.Add(consumer);
+    public void Subscribe(Func<IReadOnlyList<CommittedEvent>, CancellationToken, Task> consumer) => consumers.Add(consumer);
 
     /// <summary>
     /// Starts at the present, before the server listens: what was written earlier is for replay from the store (and
@@ -153,11 +153,12 @@ public sealed partial class EventFeed(
             {
                 return;
             }
+            var decoded = batch.ConvertAll(e => CommittedEvent.Decode(e));
             foreach (var consumer in consumers)
             {
                 try
                 {
-                    await consumer(batch, ct);
+                    await consumer(decoded, ct);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using GeoLogistics.Server.Http;
 
@@ -16,6 +17,22 @@ public enum OrderStatus
     InTransit,
     Delivered,
     Cancelled,
+}
+
+/// <summary>The wire names of <see cref="OrderStatus"/> (<c>READY_FOR_PICKUP</c>), in one place for every protocol.</summary>
+public static class OrderStatuses
+{
+    private static readonly string[] Names = [.. Enum.GetValues<OrderStatus>().Select(s => JsonNamingPolicy.SnakeCaseUpper.ConvertName(s.ToString()))];
+
+    public static string Name(this OrderStatus status) => Names[(int)status];
+
+    /// <summary>Case-insensitive, as clients type them in filters and query strings.</summary>
+    public static bool TryParse(string name, out OrderStatus status)
+    {
+        var at = Array.FindIndex(Names, n => string.Equals(n, name, StringComparison.OrdinalIgnoreCase));
+        status = at < 0 ? default : (OrderStatus)at;
+        return at >= 0;
+    }
 }
 
 [JsonConverter(typeof(LowerSnakeEnumConverter<DispatchWhen>))]

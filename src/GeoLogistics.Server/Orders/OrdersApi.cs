@@ -7,7 +7,7 @@ using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
-using GeoLogistics.Server.Realtime;
+using GeoLogistics.Server.Realtime.Core;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
@@ -205,7 +205,7 @@ public static class OrdersApi
         var statuses = new List<OrderStatus>();
         foreach (var name in (query.Status ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!TryParseStatus(name, out var status))
+            if (!OrderStatuses.TryParse(name, out var status))
             {
                 return Problems.Invalid("status", $"'{name}' is not an order status.");
             }
@@ -271,7 +271,7 @@ public static class OrdersApi
         Caller caller,
         AppDb db,
         EventLog log,
-        EventHub hub,
+        ILivePublisher live,
         TimeProvider clock,
         HttpContext http,
         CancellationToken ct)
@@ -291,11 +291,11 @@ public static class OrdersApi
         }
         if (expected != order.Version)
         {
-            return Stale(hub, order, expected);
+            return Stale(live, order, expected);
         }
         if (OrderLifecycle.IsFinal(order.Status))
         {
-            return Problems.Conflict($"A {StatusName(order.Status)} order cannot be edited.");
+            return Problems.Conflict($"A {order.Status.Name()} order cannot be edited.");
         }
         if ((request.Pickup is not null || request.Dropoff is not null || request.DispatchWhen is not null) &&
             order.Status is OrderStatus.Assigned or OrderStatus.PickedUp or OrderStatus.InTransit)
@@ -350,7 +350,7 @@ public static class OrdersApi
         }
         catch (DbUpdateConcurrencyException)
         {
-            return await StaleAfterRace(db, hub, id, expected, ct);
+            return await StaleAfterRace(db, live, id, expected, ct);
         }
         http.Response.Headers.ETag = ETag(order.Version);
         return TypedResults.Ok(order.ToDto());
@@ -394,10 +394,10 @@ public static class OrdersApi
     }
 
     /// <summary>409 with the current order, and an <c>order.conflict</c> to whoever watches the order.</summary>
-    private static ProblemHttpResult Stale(EventHub hub, Order current, int attempted)
+    private static ProblemHttpResult Stale(ILivePublisher live, Order current, int attempted)
     {
-        hub.Publish(EventHub.Volatile(
-            new OrderConflict(current.Id, current.Version, attempted, current.ToDto()), RealtimeJson.Default.OrderConflict, "order.conflict",
+        live.Publish(LiveMessage.Volatile(
+            new OrderConflict(current.Id, current.Version, attempted, current.ToDto()), OrdersJson.Default.OrderConflict, "order.conflict",
             current.TenantId, current.Id, current.DriverId, current.CustomerId));
         return Problems.Conflict(
             $"The order changed since version {attempted}; it is now at version {current.Version}.",
@@ -409,11 +409,11 @@ public static class OrdersApi
             });
     }
 
-    private static async Task<IResult> StaleAfterRace(AppDb db, EventHub hub, Guid id, int attempted, CancellationToken ct)
+    private static async Task<IResult> StaleAfterRace(AppDb db, ILivePublisher live, Guid id, int attempted, CancellationToken ct)
     {
         db.ChangeTracker.Clear();
         var current = await db.Orders.AsNoTracking().FirstOrDefaultAsync(o => o.Id == id, ct);
-        return current is null ? Problems.NotFound("The order") : Stale(hub, current, attempted);
+        return current is null ? Problems.NotFound("The order") : Stale(live, current, attempted);
     }
 
     private static async Task<IResult> ChangeStatus(
@@ -440,11 +440,11 @@ public static class OrdersApi
         var transition = OrderLifecycle.Find(order.Status, to, order.DispatchWhen);
         if (transition is null)
         {
-            return Problems.Conflict($"An order cannot go from {StatusName(order.Status)} to {StatusName(to)}.");
+            return Problems.Conflict($"An order cannot go from {order.Status.Name()} to {to.Name()}.");
         }
         if (!OrderLifecycle.MayTake(caller.Role, transition.Kind))
         {
-            return Problems.Forbidden($"A {caller.Role.ToString().ToLowerInvariant()} may not move an order to {StatusName(to)}.");
+            return Problems.Forbidden($"A {caller.Role.ToString().ToLowerInvariant()} may not move an order to {to.Name()}.");
         }
 
         var now = clock.Now();
@@ -498,7 +498,7 @@ public static class OrdersApi
         var reassign = order.Status == OrderStatus.Assigned;
         if (!reassign && OrderLifecycle.Find(order.Status, OrderStatus.Assigned, order.DispatchWhen) is null)
         {
-            return Problems.Conflict($"A {StatusName(order.Status)} order cannot be assigned.");
+            return Problems.Conflict($"A {order.Status.Name()} order cannot be assigned.");
         }
         var driver = await db.Drivers.FirstOrDefaultAsync(d => d.Id == request.DriverId, ct);
         if (driver is null || !driver.MayServe(order.TenantId))
@@ -598,22 +598,6 @@ public static class OrdersApi
             .Take(take)
             .ToListAsync(ct);
         return TypedResults.Ok(new EventPage([.. events.Select(e => e.ToDto())], events.Count > 0 ? events[^1].Seq!.Value : after));
-    }
-
-    public static string StatusName(OrderStatus status) => JsonNamingPolicy.SnakeCaseUpper.ConvertName(status.ToString());
-
-    public static bool TryParseStatus(string name, out OrderStatus status)
-    {
-        foreach (var candidate in Enum.GetValues<OrderStatus>())
-        {
-            if (string.Equals(StatusName(candidate), name, StringComparison.OrdinalIgnoreCase))
-            {
-                status = candidate;
-                return true;
-            }
-        }
-        status = default;
-        return false;
     }
 
     private static string ETag(int version) => $"\"{version}\"";

@@ -2,6 +2,8 @@ using System.Net.WebSockets;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Realtime.Core;
+using GeoLogistics.Server.Realtime.Json;
 using GeoLogistics.Server.Tracking;
 using GeoLogistics.Server.Users;
 using Microsoft.EntityFrameworkCore;
@@ -15,8 +17,11 @@ public static class RealtimeApi
     public static IServiceCollection AddRealtime(this IServiceCollection services, IConfiguration config)
     {
         services.AddOptions<RealtimeOptions>().Bind(config.GetSection("Realtime")).ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<EventHub>();
-        services.AddSingleton<RealtimeProtocol>();
+        services.AddSingleton<LiveHub>();
+        services.AddSingleton<ILivePublisher>(sp => sp.GetRequiredService<LiveHub>());
+        services.AddSingleton<ITopicAccess, TopicAccess>();
+        services.AddSingleton<Subscriptions>();
+        services.AddSingleton<JsonProtocol>();
         services.AddHostedService<TokenExpiry>();
         return services;
     }
@@ -31,7 +36,7 @@ public static class RealtimeApi
     }
 
     private static async Task<IResult> Connect(
-        HttpContext http, Caller caller, EventHub hub, RealtimeProtocol protocol, AppDb db, IOptions<RealtimeOptions> options,
+        HttpContext http, Caller caller, LiveHub hub, JsonProtocol protocol, AppDb db, IOptions<RealtimeOptions> options,
         IOptions<AuthOptions> auth, TimeProvider clock)
     {
         if (!http.WebSockets.IsWebSocketRequest)
@@ -64,18 +69,17 @@ public static class RealtimeApi
             KeepAliveInterval = options.Value.KeepAliveInterval,
             KeepAliveTimeout = options.Value.IdleTimeout,
         });
-        var connection = new Connection(socket, caller, expires, hub, options.Value, http.RequestAborted);
-        hub.Add(connection);
+        var json = new JsonSocket(socket, caller, expires, hub, http.RequestAborted);
+        hub.Add(json.Session);
         try
         {
-            connection.Send(new ConnectionAck(connection.Id, user.ToDto(caller.DriverId), clock.Now(), hub.Head), RealtimeJson.Default.ConnectionAck);
-            var sending = connection.SendLoopAsync(http.RequestAborted);
-            await connection.ReceiveLoopAsync(protocol.HandleAsync, http.RequestAborted);
-            await sending;
+            json.Session.Send(JsonProtocol.Serialize(
+                new ConnectionAck(json.Session.Id, user.ToDto(caller.DriverId), clock.Now(), hub.Head), RealtimeJson.Default.ConnectionAck));
+            await json.RunAsync(protocol.HandleAsync, http.RequestAborted);
         }
         finally
         {
-            hub.Remove(connection);
+            hub.Remove(json.Session);
         }
         return Results.Empty;
     }
@@ -86,24 +90,25 @@ public static class RealtimeApi
         return long.TryParse(exp, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.MaxValue;
     }
 
-    private static IResult Stats(Caller caller, EventHub hub, Tracker tracker)
+    private static IResult Stats(Caller caller, LiveHub hub, Tracker tracker)
     {
         if (!caller.IsAdmin)
         {
             return Problems.Forbidden("Only admins read the socket statistics.");
         }
-        var connections = hub.Clients.OfType<Connection>().ToList();
-        var depths = connections.Select(c => c.QueueDepth).ToList();
+        var sessions = hub.Sessions;
+        var depths = sessions.Select(s => s.QueueDepth).ToList();
         return TypedResults.Ok(new
         {
-            connections = connections.Count,
-            subscriptions = connections.SelectMany(c => c.Topics).GroupBy(t => t.ToString().ToLowerInvariant())
+            connections = sessions.Count,
+            connectionsByProtocol = sessions.GroupBy(s => s.Protocol).ToDictionary(g => g.Key, g => g.Count()),
+            subscriptions = sessions.SelectMany(s => s.Subscriptions).GroupBy(s => s.Topic.Kind.ToString().ToLowerInvariant())
                 .ToDictionary(g => g.Key, g => g.Count()),
             queueDepth = new { total = depths.Sum(), max = depths.DefaultIfEmpty().Max() },
             headSeq = hub.Head,
             messagesSent = hub.MessagesSent,
             eventsReplayed = hub.Replayed,
-            slowConsumersClosed = hub.ClientsDropped,
+            slowConsumersClosed = hub.SessionsDropped,
             positionsAccepted = tracker.AcceptedPositions,
             positionsStored = tracker.StoredPositions,
             storeFlushes = tracker.StoreFlushes,

@@ -1,5 +1,5 @@
-using System.Net.WebSockets;
 using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Realtime.Core;
 
 namespace GeoLogistics.Server.Realtime;
 
@@ -8,7 +8,7 @@ namespace GeoLogistics.Server.Realtime;
 /// connection, twice a second: a timer per connection cost an idle server thousands of wake-ups a second. Also closes
 /// (1008) the sockets of a session that ended on any node: a logout, a disabled user, a changed role.
 /// </summary>
-public sealed class TokenExpiry(EventHub hub, Sessions sessions, TimeProvider clock) : BackgroundService
+public sealed class TokenExpiry(LiveHub hub, Sessions sessions, TimeProvider clock) : BackgroundService
 {
     private static readonly TimeSpan Every = TimeSpan.FromMilliseconds(500);
 
@@ -21,11 +21,11 @@ public sealed class TokenExpiry(EventHub hub, Sessions sessions, TimeProvider cl
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
                 var now = clock.GetUtcNow();
-                foreach (var connection in hub.Clients.OfType<Connection>())
+                foreach (var session in hub.Sessions)
                 {
-                    if (!connection.IsClosing && now >= connection.TokenExpires)
+                    if (!session.IsClosing && now >= session.TokenExpires)
                     {
-                        connection.Abort(WebSocketCloseStatus.PolicyViolation, "token expired");
+                        session.Close(new SessionClose(CloseReason.Unauthorized, "token expired"));
                     }
                 }
             }
@@ -42,11 +42,11 @@ public sealed class TokenExpiry(EventHub hub, Sessions sessions, TimeProvider cl
     private void CloseEnded(IReadOnlyCollection<Guid> ended)
     {
         var set = ended as IReadOnlySet<Guid> ?? ended.ToHashSet();
-        foreach (var connection in hub.Clients.OfType<Connection>())
+        foreach (var session in hub.Sessions)
         {
-            if (!connection.IsClosing && set.Contains(connection.Caller.SessionId))
+            if (!session.IsClosing && set.Contains(session.Caller.SessionId))
             {
-                connection.Abort(WebSocketCloseStatus.PolicyViolation, "session ended");
+                session.Close(new SessionClose(CloseReason.Unauthorized, "session ended"));
             }
         }
     }

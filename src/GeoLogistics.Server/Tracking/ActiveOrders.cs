@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Orders;
@@ -51,27 +50,18 @@ public sealed class ActiveOrders : IHostedService
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private Task OnCommittedAsync(IReadOnlyList<EventRecord> events, CancellationToken ct)
+    private Task OnCommittedAsync(IReadOnlyList<CommittedEvent> events, CancellationToken ct)
     {
         foreach (var e in events)
         {
-            if (e.OrderId is not { } orderId || !e.Type.StartsWith("order.", StringComparison.Ordinal))
+            if (e.OrderId is not { } orderId || !e.IsOrderEvent)
             {
                 continue;
             }
-            using var doc = JsonDocument.Parse(e.Data);
-            var o = doc.RootElement;
-            if (e.Type != EventTypes.OrderDeleted &&
-                o.TryGetProperty("status", out var statusText) &&
-                OrdersApi.TryParseStatus(statusText.GetString() ?? "", out var status) &&
-                OrderLifecycle.HoldsDriver(status) &&
-                o.TryGetProperty("driverId", out var driverId) && driverId.ValueKind == JsonValueKind.String)
+            if (e.Type != EventTypes.OrderDeleted && e.Order is { DriverId: { } driverId } o && OrderLifecycle.HoldsDriver(o.Status))
             {
-                var pickup = o.GetProperty("pickup");
-                var dropoff = o.GetProperty("dropoff");
-                Set(new ActiveOrder(orderId, e.TenantId ?? Guid.Empty, e.CustomerId, driverId.GetGuid(), status,
-                    pickup.GetProperty("lat").GetDouble(), pickup.GetProperty("lng").GetDouble(),
-                    dropoff.GetProperty("lat").GetDouble(), dropoff.GetProperty("lng").GetDouble()));
+                Set(new ActiveOrder(orderId, o.TenantId, o.CustomerId, driverId, o.Status,
+                    o.Pickup.Lat!.Value, o.Pickup.Lng!.Value, o.Dropoff.Lat!.Value, o.Dropoff.Lng!.Value));
             }
             else
             {

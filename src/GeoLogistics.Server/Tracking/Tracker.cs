@@ -5,7 +5,7 @@ using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
-using GeoLogistics.Server.Realtime;
+using GeoLogistics.Server.Realtime.Core;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -20,7 +20,7 @@ namespace GeoLogistics.Server.Tracking;
 /// </summary>
 public sealed class Tracker(
     IServiceScopeFactory scopes,
-    EventHub hub,
+    ILivePublisher publisher,
     ActiveOrders activeOrders,
     IEtaEstimator eta,
     ISharedPositions shared,
@@ -260,9 +260,9 @@ public sealed class Tracker(
         }
         if (live)
         {
-            hub.Publish(EventHub.Volatile(
+            publisher.Publish(LiveMessage.Volatile(
                 new DriverLocation(driverId, order?.OrderId, position.Lat, position.Lng, position.Heading, position.Speed, at),
-                RealtimeJson.Default.DriverLocation, "driver.location",
+                TrackingJson.Default.DriverLocation, "driver.location",
                 order?.TenantId ?? fleet, order?.OrderId, driverId, order?.CustomerId));
             if (order is not null)
             {
@@ -330,13 +330,13 @@ public sealed class Tracker(
         if (sendEta)
         {
             pendingEtas[order.OrderId] = minutes;
-            hub.Publish(EventHub.Volatile(new OrderEta(order.OrderId, minutes, Math.Round(distanceKm, 3)), RealtimeJson.Default.OrderEta, "order.eta",
+            publisher.Publish(LiveMessage.Volatile(new OrderEta(order.OrderId, minutes, Math.Round(distanceKm, 3)), TrackingJson.Default.OrderEta, "order.eta",
                 order.TenantId, order.OrderId, order.DriverId, order.CustomerId));
         }
         if (arriving)
         {
-            hub.Publish(EventHub.Volatile(new DriverArriving(order.OrderId, order.DriverId, order.Leg, Math.Round(distanceKm * 1000)),
-                RealtimeJson.Default.DriverArriving, "order.driver_arriving", order.TenantId, order.OrderId, order.DriverId, order.CustomerId));
+            publisher.Publish(LiveMessage.Volatile(new DriverArriving(order.OrderId, order.DriverId, order.Leg, Math.Round(distanceKm * 1000)),
+                TrackingJson.Default.DriverArriving, "order.driver_arriving", order.TenantId, order.OrderId, order.DriverId, order.CustomerId));
         }
     }
 

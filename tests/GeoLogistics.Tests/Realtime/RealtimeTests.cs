@@ -5,7 +5,9 @@ using System.Text.Json;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Orders;
-using GeoLogistics.Server.Realtime;
+using GeoLogistics.Server.Realtime.Core;
+using GeoLogistics.Server.Realtime.Json;
+using GeoLogistics.Server.Tracking;
 using GeoLogistics.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -278,9 +280,9 @@ public class RealtimeTests
 
     /// <summary>A position of a driver the test makes up, published as the tracker publishes one (seen by admins only).</summary>
     private static void PublishPosition(TestApp app, Guid driverId, double lat) =>
-        app.Services.GetRequiredService<EventHub>().Publish(EventHub.Volatile(
+        app.Services.GetRequiredService<ILivePublisher>().Publish(LiveMessage.Volatile(
             new DriverLocation(driverId, null, lat, 4.89, null, null, DateTimeOffset.UtcNow),
-            RealtimeJson.Default.DriverLocation, "driver.location", null, null, driverId, null));
+            TrackingJson.Default.DriverLocation, "driver.location", null, null, driverId, null));
 
     /// <summary>Waits until the server holds <paramref name="count"/> subscriptions to <paramref name="topic"/>.</summary>
     private static async Task WaitForSubscriptionsAsync(TestApp app, string topic, int count)
@@ -391,7 +393,7 @@ public class RealtimeTests
         Assert.True(stats.GetProperty("queueDepth").GetProperty("max").GetInt32() <= 64);
 
         slow.StartReading();
-        Assert.Equal(Server.Realtime.Connection.TryAgainLater, await slow.ClosedAsync());
+        Assert.Equal(JsonSocket.TryAgainLater, await slow.ClosedAsync());
         var partial = slow.Drain().Where(m => m.TryGetProperty("seq", out _)).Select(m => m.GetProperty("seq").GetInt64()).ToList();
         Assert.True(partial.Count < burst);
         await using var resumed = await ConnectAsync(app, "admin@demo.test");

@@ -1,5 +1,5 @@
 using GeoLogistics.Server.Auth;
-using GeoLogistics.Server.Realtime;
+using GeoLogistics.Server.Realtime.Core;
 
 namespace GeoLogistics.Tests.Realtime;
 
@@ -25,7 +25,7 @@ public class RouteTests
         new(TopicKind.Tenant, Tenant), new(TopicKind.Driver, Driver), new(TopicKind.Order, Guid.NewGuid()),
     ];
 
-    private static Envelope Message(string type, Guid? orderId, Guid? tenantId, Guid? customerId) => new()
+    private static LiveMessage Message(string type, Guid? orderId, Guid? tenantId, Guid? customerId) => new()
     {
         Type = type,
         OrderId = orderId,
@@ -38,7 +38,7 @@ public class RouteTests
     [Fact]
     public void A_message_names_the_route_of_every_subscription_that_may_get_it_and_no_route_of_one_that_may_not()
     {
-        Envelope[] messages =
+        LiveMessage[] messages =
         [
             Message("driver.location", Order, Tenant, Customer),
             Message("driver.location", null, Tenant, null),

@@ -1,4 +1,4 @@
-namespace GeoLogistics.Server.Realtime;
+namespace GeoLogistics.Server.Realtime.Core;
 
 /// <summary>
 /// What one connection may cost per second: <see cref="RealtimeOptions.MaxMessagesPerSecond"/>, with a burst of twice

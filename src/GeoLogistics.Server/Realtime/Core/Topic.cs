@@ -1,7 +1,6 @@
 using GeoLogistics.Server.Auth;
-using GeoLogistics.Server.Orders;
 
-namespace GeoLogistics.Server.Realtime;
+namespace GeoLogistics.Server.Realtime.Core;
 
 public enum TopicKind
 {
@@ -55,7 +54,7 @@ public readonly record struct Topic(TopicKind Kind, Guid Id)
     };
 
     /// <summary>Whether a message about these objects belongs to this topic. Visibility is checked apart.</summary>
-    public bool Covers(Envelope e) => Kind switch
+    public bool Covers(LiveMessage e) => Kind switch
     {
         TopicKind.Orders => e.IsOrderEvent,
         TopicKind.Order => e.OrderId == Id,
@@ -79,13 +78,14 @@ public enum RouteScope
 }
 
 /// <summary>
-/// Where volatile messages are looked up (docs/realtime.md): a subscription is filed under one route, made of its topic
-/// and, for the broad topics, of whom its user may see; a message names the few routes that may want it. The route is
-/// only a pre-selection: the connection still checks the topic, the filters and the visibility.
+/// Where messages, durable and volatile, are looked up (docs/realtime.md): a subscription is filed under one route,
+/// made of its topic and, for the broad topics, of whom its user may see; a message names the few routes that may want
+/// it. So a message costs the sessions that may want it, not every session. The route is only a pre-selection: the
+/// session still checks the topic, the filters and the visibility.
 /// </summary>
 public readonly record struct Route(TopicKind Kind, RouteScope Scope, Guid Id)
 {
-    /// <summary>The most routes one message names (see <see cref="Of(Envelope, Span{Route})"/>).</summary>
+    /// <summary>The most routes one message names (see <see cref="Of(LiveMessage, Span{Route})"/>).</summary>
     public const int MaxPerMessage = 7;
 
     /// <summary>The route of a subscription to <paramref name="topic"/> by <paramref name="caller"/>; null when it can see nothing of it.</summary>
@@ -103,7 +103,7 @@ public readonly record struct Route(TopicKind Kind, RouteScope Scope, Guid Id)
     };
 
     /// <summary>The routes a message may be wanted on, into <paramref name="routes"/>; returns how many.</summary>
-    public static int Of(Envelope e, Span<Route> routes)
+    public static int Of(LiveMessage e, Span<Route> routes)
     {
         var n = 0;
         void Broad(TopicKind kind, ref int n, Span<Route> routes)
@@ -146,13 +146,13 @@ public readonly record struct Route(TopicKind Kind, RouteScope Scope, Guid Id)
     }
 }
 
-/// <summary>Subscription filters: order statuses and kind. Empty means everything.</summary>
-public sealed record Filters(IReadOnlySet<OrderStatus> Statuses, string? Kind)
+/// <summary>Subscription filters: order statuses (as clients name them) and kind. Empty means everything.</summary>
+public sealed record Filters(IReadOnlySet<string> Statuses, string? Kind)
 {
-    public static readonly Filters None = new(new HashSet<OrderStatus>(), null);
+    public static readonly Filters None = new(new HashSet<string>(), null);
 
     /// <summary>Filters apply to order events; driver events pass.</summary>
-    public bool Match(Envelope e) =>
+    public bool Match(LiveMessage e) =>
         !e.IsOrderEvent ||
         ((Statuses.Count == 0 || (e.Status is { } s && Statuses.Contains(s))) && (Kind is null || e.Kind == Kind));
 }

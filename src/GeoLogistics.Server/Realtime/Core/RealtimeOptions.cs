@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace GeoLogistics.Server.Realtime;
+namespace GeoLogistics.Server.Realtime.Core;
 
 /// <summary>Real-time gateway settings (section <c>Realtime</c>).</summary>
 public sealed class RealtimeOptions

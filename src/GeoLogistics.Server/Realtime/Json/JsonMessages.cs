@@ -1,10 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using GeoLogistics.Server.Http;
-using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Users;
 
-namespace GeoLogistics.Server.Realtime;
+namespace GeoLogistics.Server.Realtime.Json;
 
 // Server → client messages of SPEC §7 besides the events themselves. Each is serialized once, by source generation.
 
@@ -45,26 +44,6 @@ public sealed record Authenticated(DateTimeOffset ExpiresAt)
     public string Type => "authenticated";
 }
 
-public sealed record DriverLocation(Guid DriverId, Guid? OrderId, double Lat, double Lng, double? Heading, double? Speed, DateTimeOffset Ts)
-{
-    public string Type => "driver.location";
-}
-
-public sealed record OrderEta(Guid OrderId, double EtaMinutes, double DistanceKm)
-{
-    public string Type => "order.eta";
-}
-
-public sealed record DriverArriving(Guid OrderId, Guid DriverId, string Leg, double DistanceMeters)
-{
-    public string Type => "order.driver_arriving";
-}
-
-public sealed record OrderConflict(Guid OrderId, int CurrentVersion, int AttemptedVersion, OrderDto Data)
-{
-    public string Type => "order.conflict";
-}
-
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, Converters = [typeof(UtcTimestampConverter)])]
 [JsonSerializable(typeof(ConnectionAck))]
 [JsonSerializable(typeof(Subscribed))]
@@ -73,8 +52,4 @@ public sealed record OrderConflict(Guid OrderId, int CurrentVersion, int Attempt
 [JsonSerializable(typeof(ErrorMessage))]
 [JsonSerializable(typeof(ReplayUnavailable))]
 [JsonSerializable(typeof(Authenticated))]
-[JsonSerializable(typeof(DriverLocation))]
-[JsonSerializable(typeof(OrderConflict))]
-[JsonSerializable(typeof(OrderEta))]
-[JsonSerializable(typeof(DriverArriving))]
 public sealed partial class RealtimeJson : JsonSerializerContext;

@@ -1,0 +1,339 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using GeoLogistics.Server.Events;
+using Microsoft.Extensions.Options;
+
+namespace GeoLogistics.Server.Realtime.Core;
+
+/// <summary>
+/// The fan-out of the live core, protocol-neutral: takes committed events from the feed and volatile messages from
+/// producers (<see cref="ILivePublisher"/>), and offers each, serialized once, to the sessions filed under the routes
+/// it names (<see cref="Route"/>): a message costs the sessions that may want it, not every session. A session then
+/// decides by its subscriptions and its user's visibility, and only enqueues (nothing here awaits a socket).
+/// Durable events are offered under one lock that also orders them against subscribing, so a subscription switching
+/// from replay to live sees each seq exactly once. Volatile messages have no order to keep and take no lock.
+/// </summary>
+public sealed class LiveHub : ILivePublisher
+{
+    private readonly Lock gate = new();
+    private readonly HashSet<LiveSession> sessions = [];
+    // Route → its sessions, copy-on-write: changed under the gate, read by volatile fan-out without it.
+    private readonly ConcurrentDictionary<Route, LiveSession[]> routes = new();
+    private readonly Dictionary<LiveSession, List<Route>> routesOf = [];
+    // The sessions of each user, whatever their protocol, under the gate: what closing a user's sockets looks up.
+    private readonly Dictionary<Guid, List<LiveSession>> sessionsOf = [];
+    // Sockets admitted per user, counted from before the upgrade until the connection ends (Realtime:MaxConnectionsPerUser).
+    private readonly Lock admissionGate = new();
+    private readonly Dictionary<Guid, int> admitted = [];
+    [ThreadStatic]
+    private static HashSet<LiveSession>? recipients;
+    private readonly ConcurrentDictionary<Guid, LiveMessage> latestPositions = new();
+    private readonly EventFeed feed;
+    private long delivered;
+    private long messagesSent;
+    private long sessionsDropped;
+    private long replayed;
+
+    public LiveHub(EventFeed feed, IOptions<RealtimeOptions> options)
+    {
+        this.feed = feed;
+        Options = options.Value;
+        feed.Subscribe(OnCommittedAsync);
+    }
+
+    public RealtimeOptions Options { get; }
+
+    /// <summary>The newest seq offered to sessions. Read it under the gate to pair it with a registration.</summary>
+    private long HeadUnderGate => Math.Max(delivered, feed.Head);
+
+    public long Head
+    {
+        get
+        {
+            lock (gate)
+            {
+                return HeadUnderGate;
+            }
+        }
+    }
+
+    public long Replayed => Interlocked.Read(ref replayed);
+
+    public long MessagesSent => Interlocked.Read(ref messagesSent);
+
+    public long SessionsDropped => Interlocked.Read(ref sessionsDropped);
+
+    public void CountReplayed(int count) => Interlocked.Add(ref replayed, count);
+
+    public void CountSent() => Interlocked.Increment(ref messagesSent);
+
+    public void CountDropped() => Interlocked.Increment(ref sessionsDropped);
+
+    public IReadOnlyList<LiveSession> Sessions
+    {
+        get
+        {
+            lock (gate)
+            {
+                return [.. sessions];
+            }
+        }
+    }
+
+    /// <summary>The sessions of one user, on every protocol.</summary>
+    public IReadOnlyList<LiveSession> SessionsOf(Guid userId)
+    {
+        lock (gate)
+        {
+            return [.. sessionsOf.GetValueOrDefault(userId) ?? []];
+        }
+    }
+
+    // ---- Admission ----
+
+    /// <summary>
+    /// Admits one more connection of <paramref name="userId"/>, or null when the user holds
+    /// <see cref="RealtimeOptions.MaxConnectionsPerUser"/> already. Every protocol asks here before its upgrade, so the
+    /// count covers them all; dispose the admission when the connection ends.
+    /// </summary>
+    public Admission? TryAdmit(Guid userId)
+    {
+        lock (admissionGate)
+        {
+            var held = admitted.GetValueOrDefault(userId);
+            if (held >= Options.MaxConnectionsPerUser)
+            {
+                return null;
+            }
+            admitted[userId] = held + 1;
+        }
+        return new Admission(this, userId);
+    }
+
+    /// <summary>Sockets the user holds now (admitted, and not yet ended).</summary>
+    public int AdmittedOf(Guid userId)
+    {
+        lock (admissionGate)
+        {
+            return admitted.GetValueOrDefault(userId);
+        }
+    }
+
+    private void Release(Guid userId)
+    {
+        lock (admissionGate)
+        {
+            if (admitted.GetValueOrDefault(userId) <= 1)
+            {
+                admitted.Remove(userId);
+            }
+            else
+            {
+                admitted[userId]--;
+            }
+        }
+    }
+
+    /// <summary>One admitted connection; disposing it gives the place back (once).</summary>
+    public sealed class Admission(LiveHub hub, Guid userId) : IDisposable
+    {
+        private int released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref released, 1) == 0)
+            {
+                hub.Release(userId);
+            }
+        }
+    }
+
+    // ---- Sessions and their routes ----
+
+    public void Add(LiveSession session)
+    {
+        lock (gate)
+        {
+            if (sessions.Add(session))
+            {
+                (CollectionsMarshal.GetValueRefOrAddDefault(sessionsOf, session.UserId, out _) ??= []).Add(session);
+            }
+        }
+    }
+
+    public void Remove(LiveSession session)
+    {
+        lock (gate)
+        {
+            if (sessions.Remove(session) && sessionsOf.GetValueOrDefault(session.UserId) is { } ofUser)
+            {
+                ofUser.Remove(session);
+                if (ofUser.Count == 0)
+                {
+                    sessionsOf.Remove(session.UserId);
+                }
+            }
+            foreach (var route in routesOf.GetValueOrDefault(session) ?? [])
+            {
+                Unfile(session, route);
+            }
+            routesOf.Remove(session);
+        }
+    }
+
+    /// <summary>Files a subscription of <paramref name="session"/> under <paramref name="route"/>. Inside <see cref="InStep"/>.</summary>
+    internal void AddRoute(LiveSession session, Route route)
+    {
+        if (!sessions.Contains(session))
+        {
+            return;
+        }
+        (CollectionsMarshal.GetValueRefOrAddDefault(routesOf, session, out _) ??= []).Add(route);
+        routes[route] = [.. routes.GetValueOrDefault(route) ?? [], session];
+    }
+
+    /// <summary>Takes one subscription of <paramref name="session"/> off <paramref name="route"/>. Inside <see cref="InStep"/>.</summary>
+    internal void RemoveRoute(LiveSession session, Route route)
+    {
+        if (routesOf.GetValueOrDefault(session)?.Remove(route) == true)
+        {
+            Unfile(session, route);
+        }
+    }
+
+    private void Unfile(LiveSession session, Route route)
+    {
+        if (routes.GetValueOrDefault(route) is not { } filed)
+        {
+            return;
+        }
+        var at = Array.IndexOf(filed, session);
+        if (at < 0)
+        {
+            return;
+        }
+        if (filed.Length == 1)
+        {
+            routes.TryRemove(route, out _);
+        }
+        else
+        {
+            routes[route] = [.. filed[..at], .. filed[(at + 1)..]];
+        }
+    }
+
+    /// <summary>Runs <paramref name="change"/> in step with durable fan-out.</summary>
+    public void InStep(Action change)
+    {
+        lock (gate)
+        {
+            change();
+        }
+    }
+
+    /// <summary>Runs <paramref name="change"/> in step with durable fan-out.</summary>
+    public T InStep<T>(Func<T> change)
+    {
+        lock (gate)
+        {
+            return change();
+        }
+    }
+
+    /// <summary>Runs <paramref name="change"/> in step with durable fan-out and returns the head at that moment.</summary>
+    public long InStepHead(Action change)
+    {
+        lock (gate)
+        {
+            change();
+            return HeadUnderGate;
+        }
+    }
+
+    // ---- Fan-out ----
+
+    private Task OnCommittedAsync(IReadOnlyList<CommittedEvent> events, CancellationToken ct)
+    {
+        var messages = new LiveMessage[events.Count];
+        for (var i = 0; i < messages.Length; i++)
+        {
+            messages[i] = LiveMessage.Of(events[i]);
+        }
+        lock (gate)
+        {
+            foreach (var message in messages)
+            {
+                Deliver(message);
+            }
+            delivered = messages[^1].Seq;
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// A volatile message: offered, once each, to the sessions filed under the routes it names, never logged. No lock:
+    /// a subscription made at the same moment may or may not get it (it gets the latest position on subscribing).
+    /// </summary>
+    public void Publish(LiveMessage message)
+    {
+        if (message.IsLocation)
+        {
+            latestPositions[message.DriverId!.Value] = message;
+        }
+        Deliver(message);
+    }
+
+    private void Deliver(LiveMessage message)
+    {
+        Span<Route> named = stackalloc Route[Route.MaxPerMessage];
+        var count = Route.Of(message, named);
+        LiveSession[]? only = null;
+        var several = false;
+        foreach (var route in named[..count])
+        {
+            if (routes.TryGetValue(route, out var filed))
+            {
+                several |= only is not null;
+                only ??= filed;
+            }
+        }
+        if (only is null)
+        {
+            return;
+        }
+        if (!several)
+        {
+            // The common case (every dashboard on one route): no session can be met twice.
+            foreach (var session in only)
+            {
+                session.Offer(message);
+            }
+            return;
+        }
+        // A session filed under two of the routes gets the message once.
+        var once = recipients ??= new HashSet<LiveSession>(ReferenceEqualityComparer.Instance);
+        try
+        {
+            foreach (var route in named[..count])
+            {
+                if (routes.TryGetValue(route, out var filed))
+                {
+                    foreach (var session in filed)
+                    {
+                        if (once.Add(session))
+                        {
+                            session.Offer(message);
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            once.Clear();
+        }
+    }
+
+    /// <summary>The last position of every driver that reported one since start-up.</summary>
+    public IEnumerable<LiveMessage> LatestPositions => latestPositions.Values;
+}

@@ -1,0 +1,514 @@
+using GeoLogistics.Server.Auth;
+
+namespace GeoLogistics.Server.Realtime.Core;
+
+/// <summary>Why the server ends a session; each protocol says it in its own words (a WebSocket close code, an ERROR frame).</summary>
+public enum CloseReason
+{
+    /// <summary>The client left, or said goodbye.</summary>
+    Normal,
+    /// <summary>It let more pile up than <see cref="RealtimeOptions.OutboundQueueLimit"/>: it resumes with <c>since</c>.</summary>
+    SlowConsumer,
+    /// <summary>It sent more than <see cref="RealtimeOptions.MaxMessagesPerSecond"/>.</summary>
+    Flood,
+    /// <summary>It sent a message over <see cref="RealtimeOptions.MaxMessageBytes"/>.</summary>
+    TooBig,
+    /// <summary>Its token expired, or its session ended (a logout, a disabled user).</summary>
+    Unauthorized,
+}
+
+public readonly record struct SessionClose(CloseReason Reason, string Text)
+{
+    public static readonly SessionClose Bye = new(CloseReason.Normal, "bye");
+    public static readonly SessionClose SlowConsumer = new(CloseReason.SlowConsumer, "slow consumer: resume with since");
+}
+
+/// <summary>What a protocol adapter gives its session: a way to write one message, and to end.</summary>
+public interface ISessionTransport
+{
+    /// <summary>Writes one message; one call at a time. Throws when the connection is gone.</summary>
+    ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken ct);
+
+    /// <summary>Ends the connection, saying why; called once, after the last send.</summary>
+    ValueTask CloseAsync(SessionClose close);
+}
+
+/// <summary>
+/// One client of the live core, whatever its protocol: who it is, its subscriptions, its outbox (bounded, with the
+/// newest position per driver merged), the switch from replay to live, and why it ended. Nothing runs for a session
+/// while nothing moves: a message offered schedules one sender on the thread pool, which writes until the outbox is
+/// empty and stops. Subscriptions change only inside <see cref="LiveHub.InStep"/>, so durable fan-out (which runs
+/// there too) sees a consistent set; volatile fan-out reads a copy that is replaced, never changed.
+/// </summary>
+public sealed class LiveSession : IThreadPoolWorkItem
+{
+    private readonly ISessionTransport transport;
+    private readonly LiveHub hub;
+    private readonly Dictionary<string, Subscription> subscriptions = new(StringComparer.Ordinal);
+    // The subscriptions as volatile fan-out reads them, without the hub's gate: replaced whenever they change.
+    private Subscription[] current = [];
+    private readonly Lock gate = new();
+    private readonly Outbox outbox = new();
+    // 1 while a sender is scheduled or writing.
+    private int sending;
+    private SessionClose? closeWith;
+    private int closing;
+    private TaskCompletionSource? closed;
+    private bool ended;
+    // A replay waiting for the client to read its outbox down to a depth: the sender (or closing) completes it.
+    private DrainWait? drainWait;
+    private long lastDropReport;
+
+    private sealed record DrainWait(int Depth)
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    public LiveSession(ISessionTransport transport, Caller caller, DateTimeOffset tokenExpires, LiveHub hub, string protocol, CancellationToken aborted)
+    {
+        this.transport = transport;
+        this.hub = hub;
+        Caller = caller;
+        TokenExpires = tokenExpires;
+        Protocol = protocol;
+        Aborted = aborted;
+        Budget = new MessageBudget(hub.Options.MaxMessagesPerSecond);
+    }
+
+    public string Id { get; } = Guid.NewGuid().ToString("N");
+
+    public Caller Caller { get; private set; }
+
+    public Guid UserId => Caller.UserId;
+
+    public DateTimeOffset TokenExpires { get; private set; }
+
+    /// <summary>The adapter's name for the stats: <c>json</c>, <c>stomp</c>, …</summary>
+    public string Protocol { get; }
+
+    /// <summary>The client went away.</summary>
+    public CancellationToken Aborted { get; }
+
+    /// <summary>What the client's messages (and the replays it asks for) may cost per second.</summary>
+    public MessageBudget Budget { get; }
+
+    public bool IsClosing => Volatile.Read(ref closing) == 1;
+
+    public int QueueDepth
+    {
+        get
+        {
+            lock (gate)
+            {
+                return outbox.Queued + outbox.Positions;
+            }
+        }
+    }
+
+    /// <summary>One notice per second at most about dropped positions: the point is to tell, not to flood back.</summary>
+    public bool ShouldReportDrop()
+    {
+        var now = Environment.TickCount64;
+        if (now - Interlocked.Read(ref lastDropReport) < 1000)
+        {
+            return false;
+        }
+        Interlocked.Exchange(ref lastDropReport, now);
+        return true;
+    }
+
+    // ---- Delivery (the hub calls these) ----
+
+    /// <summary>
+    /// Enqueue or drop, never block. Durable events come under the hub's gate, in seq order; volatile messages from
+    /// any thread, at the same time as others.
+    /// </summary>
+    public void Offer(LiveMessage message)
+    {
+        if (!message.IsDurable)
+        {
+            OfferVolatile(message);
+            return;
+        }
+        if (subscriptions.Count == 0 || !message.VisibleTo(Caller))
+        {
+            return;
+        }
+        var send = false;
+        foreach (var subscription in subscriptions.Values)
+        {
+            if (!subscription.Topic.Covers(message) || !subscription.Filters.Match(message))
+            {
+                continue;
+            }
+            if (subscription.Pending is { } pending)
+            {
+                // Still replaying from the store: hold live events until the replay has caught up with them.
+                pending.Add(message);
+                if (pending.Count > hub.Options.OutboundQueueLimit)
+                {
+                    Close(SessionClose.SlowConsumer);
+                }
+            }
+            else
+            {
+                send = true;
+            }
+        }
+        if (send)
+        {
+            Send(message.Utf8);
+        }
+    }
+
+    /// <summary>Not under the hub's gate: reads the copy of the subscriptions, and sends at most once.</summary>
+    private void OfferVolatile(LiveMessage message)
+    {
+        if (IsClosing || !message.VisibleTo(Caller))
+        {
+            return;
+        }
+        foreach (var subscription in Volatile.Read(ref current))
+        {
+            if (subscription.Topic.Covers(message) && subscription.Filters.Match(message))
+            {
+                if (message.IsLocation)
+                {
+                    OfferPosition(message.DriverId!.Value, message.Utf8, replace: true);
+                }
+                else
+                {
+                    Send(message.Utf8);
+                }
+                return;
+            }
+        }
+    }
+
+    /// <summary>Holds a driver's position for sending (see <see cref="Outbox.OfferPosition"/>). Never closes the client.</summary>
+    public void OfferPosition(Guid driverId, ReadOnlyMemory<byte> message, bool replace)
+    {
+        lock (gate)
+        {
+            if (IsClosing)
+            {
+                return;
+            }
+            outbox.OfferPosition(driverId, message, replace);
+        }
+        Schedule();
+    }
+
+    /// <summary>Queues a message; a client whose queue is full is closed (slow consumer) and resumes with <c>since</c>.</summary>
+    public bool Send(ReadOnlyMemory<byte> message)
+    {
+        bool queued;
+        lock (gate)
+        {
+            if (IsClosing)
+            {
+                return false;
+            }
+            queued = outbox.Queued < hub.Options.OutboundQueueLimit;
+            if (queued)
+            {
+                outbox.Enqueue(message);
+            }
+        }
+        if (!queued)
+        {
+            Close(SessionClose.SlowConsumer);
+            return false;
+        }
+        Schedule();
+        return true;
+    }
+
+    // ---- The sender ----
+
+    private void Schedule()
+    {
+        if (Interlocked.Exchange(ref sending, 1) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute() => _ = SendQueuedAsync();
+
+    /// <summary>Writes until the outbox is empty, then stops; once the session is closing, closes the transport.</summary>
+    private async Task SendQueuedAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                while (!IsClosing && TryTake(out var message))
+                {
+                    await transport.SendAsync(message, Aborted);
+                    hub.CountSent();
+                    if (Volatile.Read(ref drainWait) is { } wait && QueuedCount() <= wait.Depth)
+                    {
+                        wait.Done.TrySetResult();
+                    }
+                }
+                if (IsClosing)
+                {
+                    break;
+                }
+                // Look once more after standing down: whatever comes later schedules a sender again.
+                Volatile.Write(ref sending, 0);
+                if ((IsEmpty() && !IsClosing) || Interlocked.Exchange(ref sending, 1) == 1)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception)
+        {
+            // The transport failed (the client is gone): the session ends.
+            Close(SessionClose.Bye);
+        }
+        await EndAsync();
+    }
+
+    private bool TryTake(out ReadOnlyMemory<byte> message)
+    {
+        lock (gate)
+        {
+            return outbox.TryTake(out message);
+        }
+    }
+
+    private int QueuedCount()
+    {
+        lock (gate)
+        {
+            return outbox.Queued;
+        }
+    }
+
+    private bool IsEmpty()
+    {
+        lock (gate)
+        {
+            return outbox.IsEmpty;
+        }
+    }
+
+    // ---- Ending ----
+
+    /// <summary>Ends the session with a reason; what is queued is dropped. The first reason given wins.</summary>
+    public void Close(SessionClose close)
+    {
+        if (Interlocked.Exchange(ref closing, 1) == 1)
+        {
+            return;
+        }
+        closeWith = close;
+        if (close.Reason == CloseReason.SlowConsumer)
+        {
+            hub.CountDropped();
+        }
+        lock (gate)
+        {
+            outbox.Clear();
+        }
+        Volatile.Read(ref drainWait)?.Done.TrySetResult();
+        // A sender that is writing closes once its write returns; otherwise one is scheduled to close.
+        Schedule();
+    }
+
+    /// <summary>Closes the transport, once, and completes <see cref="WhenEndedAsync"/>.</summary>
+    private async Task EndAsync()
+    {
+        try
+        {
+            await transport.CloseAsync(closeWith ?? SessionClose.Bye);
+        }
+        finally
+        {
+            TaskCompletionSource? waiting;
+            lock (gate)
+            {
+                ended = true;
+                waiting = closed;
+            }
+            waiting?.TrySetResult();
+        }
+    }
+
+    /// <summary>Completes once the transport was closed (the reason sent, or the connection found gone).</summary>
+    public Task WhenEndedAsync()
+    {
+        lock (gate)
+        {
+            return ended ? Task.CompletedTask : (closed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+    }
+
+    // ---- Subscriptions ----
+
+    public void Reauthenticate(Caller caller, DateTimeOffset expires) =>
+        hub.InStep(() =>
+        {
+            // What the user may see can change with the token: file the subscriptions again under the new one.
+            Unfile(subscriptions.Values);
+            Caller = caller;
+            TokenExpires = expires;
+            File(subscriptions.Values);
+        });
+
+    public bool HasSubscription(string id) => hub.InStep(() => subscriptions.ContainsKey(id));
+
+    public int SubscriptionCount => Volatile.Read(ref current).Length;
+
+    public IReadOnlyList<Subscription> Subscriptions => Volatile.Read(ref current);
+
+    /// <summary>Adds a subscription that holds live events until <see cref="GoLiveAsync"/>; returns the head to replay up to.</summary>
+    public long AddReplaying(string id, Topic topic, Filters filters) =>
+        hub.InStepHead(() =>
+        {
+            var subscription = new Subscription(id, topic, filters, Pending: []);
+            subscriptions[id] = subscription;
+            File([subscription]);
+            Changed();
+        });
+
+    // The three below run inside the hub's gate.
+    private void File(IEnumerable<Subscription> added)
+    {
+        foreach (var subscription in added)
+        {
+            if (Route.Of(subscription.Topic, Caller) is { } route)
+            {
+                hub.AddRoute(this, route);
+            }
+        }
+    }
+
+    private void Unfile(IEnumerable<Subscription> removed)
+    {
+        foreach (var subscription in removed)
+        {
+            if (Route.Of(subscription.Topic, Caller) is { } route)
+            {
+                hub.RemoveRoute(this, route);
+            }
+        }
+    }
+
+    private void Changed() => Volatile.Write(ref current, [.. subscriptions.Values]);
+
+    /// <summary>
+    /// Sends <paramref name="subscribedReply"/> and what arrived during the replay (after <paramref name="replayedUpTo"/>),
+    /// then lets live events through. A replay may leave the outbox full: first the client reads it down to half, at
+    /// its pace as during the replay, so the reply and the held events do not find a reader that is still catching up
+    /// and close it as slow.
+    /// </summary>
+    public async ValueTask GoLiveAsync(string id, long replayedUpTo, ReadOnlyMemory<byte> subscribedReply)
+    {
+        if (!await WaitUntilQueuedAtMostAsync(hub.Options.OutboundQueueLimit / 2))
+        {
+            return;
+        }
+        hub.InStep(() =>
+        {
+            if (!subscriptions.TryGetValue(id, out var subscription))
+            {
+                return;
+            }
+            Send(subscribedReply);
+            foreach (var message in subscription.Pending ?? [])
+            {
+                if (message.Seq > replayedUpTo)
+                {
+                    Send(message.Utf8);
+                }
+            }
+            subscriptions[id] = subscription with { Pending = null };
+            Changed();
+        });
+    }
+
+    public bool RemoveSubscription(string id) =>
+        hub.InStep(() =>
+        {
+            if (!subscriptions.Remove(id, out var subscription))
+            {
+                return false;
+            }
+            Unfile([subscription]);
+            Changed();
+            return true;
+        });
+
+    // ---- Replay pacing ----
+
+    /// <summary>
+    /// Before a replay reads its next page from the store: the client has read the previous one down to
+    /// <paramref name="depth"/> queued messages, and the page is paid from its message budget (waiting for it, if need
+    /// be). So a replay is paced by the client's reading, and replays again and again cost like a flood. False when the
+    /// session is ending.
+    /// </summary>
+    public async ValueTask<bool> BeforeReplayPageAsync(int depth)
+    {
+        if (!await WaitUntilQueuedAtMostAsync(depth))
+        {
+            return false;
+        }
+        await Budget.SpendForReplayAsync(Aborted);
+        return !IsClosing;
+    }
+
+    /// <summary>Queues a replayed message, waiting for room: a replay goes at the pace the client reads.</summary>
+    public async ValueTask<bool> SendReplayedAsync(ReadOnlyMemory<byte> message)
+    {
+        if (QueuedCount() >= hub.Options.OutboundQueueLimit && !await WaitUntilQueuedAtMostAsync(hub.Options.OutboundQueueLimit / 2))
+        {
+            return false;
+        }
+        return Send(message);
+    }
+
+    /// <summary>
+    /// Waits until at most <paramref name="depth"/> messages wait in the queue: the client reads at its pace. False when
+    /// the session ends meanwhile, or the client read nothing for 30 s (then it is closed as slow).
+    /// </summary>
+    private async ValueTask<bool> WaitUntilQueuedAtMostAsync(int depth)
+    {
+        if (QueuedCount() <= depth)
+        {
+            return !IsClosing;
+        }
+        var wait = new DrainWait(depth);
+        Volatile.Write(ref drainWait, wait);
+        using var patience = CancellationTokenSource.CreateLinkedTokenSource(Aborted);
+        patience.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            // Look again once registered: the sender may have passed the mark in between.
+            if (QueuedCount() > depth && !IsClosing)
+            {
+                await wait.Done.Task.WaitAsync(patience.Token);
+            }
+            return !IsClosing;
+        }
+        catch (OperationCanceledException) when (!Aborted.IsCancellationRequested)
+        {
+            Close(SessionClose.SlowConsumer);
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+        finally
+        {
+            Volatile.Write(ref drainWait, null);
+        }
+    }
+}
+
+/// <summary>A subscription; <see cref="Pending"/> holds live events while its replay runs.</summary>
+public sealed record Subscription(string Id, Topic Topic, Filters Filters, List<LiveMessage>? Pending);

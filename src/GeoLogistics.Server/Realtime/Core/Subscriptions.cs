@@ -1,0 +1,141 @@
+using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Events;
+using Microsoft.EntityFrameworkCore;
+
+namespace GeoLogistics.Server.Realtime.Core;
+
+/// <summary>Who may subscribe to what (SPEC §2 for topics): asked on every subscribe, against the store.</summary>
+public interface ITopicAccess
+{
+    Task<bool> MaySubscribeAsync(Caller caller, Topic topic, CancellationToken ct);
+}
+
+/// <summary>What a client asks for, in any protocol's words: a topic, filters, and where to resume.</summary>
+public sealed record SubscribeRequest(string Id, Topic Topic, Filters Filters, long? Since);
+
+public enum SubscribeOutcome
+{
+    Subscribed,
+    /// <summary>The user may not see the topic; nothing of it is sent, and whether it exists is not told.</summary>
+    Forbidden,
+    TooMany,
+    DuplicateId,
+}
+
+/// <summary>A protocol's replies to a subscribe, placed in the session's stream where they belong.</summary>
+public interface ISubscribeReplies
+{
+    /// <summary>The acknowledgement, sent after the replay and before the first live event.</summary>
+    ReadOnlyMemory<byte> Subscribed(SubscribeRequest request, int replayed);
+
+    /// <summary>The client asked to resume from before the oldest event kept (SPEC §7).</summary>
+    ReadOnlyMemory<byte> ReplayUnavailable(SubscribeRequest request, long oldestSeq);
+}
+
+/// <summary>
+/// Subscribing, for every protocol: authorize, file the subscription (holding live events), replay what was missed
+/// from the store in pages at the client's pace, then switch to live with no gap and no duplicate, and fill a map with
+/// the latest positions.
+/// </summary>
+public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScopeFactory scopes)
+{
+    public async Task<SubscribeOutcome> SubscribeAsync(LiveSession session, SubscribeRequest request, ISubscribeReplies replies)
+    {
+        if (session.HasSubscription(request.Id))
+        {
+            return SubscribeOutcome.DuplicateId;
+        }
+        if (session.SubscriptionCount >= hub.Options.MaxSubscriptions)
+        {
+            return SubscribeOutcome.TooMany;
+        }
+        var caller = session.Caller;
+        if (!await access.MaySubscribeAsync(caller, request.Topic, session.Aborted))
+        {
+            return SubscribeOutcome.Forbidden;
+        }
+
+        var head = session.AddReplaying(request.Id, request.Topic, request.Filters);
+        var replayed = 0;
+        try
+        {
+            if (request.Since is { } after)
+            {
+                replayed = await ReplayAsync(session, caller, request, after, head, replies);
+            }
+        }
+        catch
+        {
+            // A replay that failed (the store went away) leaves no half-made subscription holding live events.
+            session.RemoveSubscription(request.Id);
+            throw;
+        }
+        await session.GoLiveAsync(request.Id, head, replies.Subscribed(request, replayed));
+
+        // The latest positions, so a map is not empty until each driver's next ping. Held like live positions (the
+        // newest per driver), so a map of more drivers than the outbox holds does not close the subscriber.
+        foreach (var position in hub.LatestPositions)
+        {
+            if (request.Topic.Covers(position) && position.VisibleTo(caller))
+            {
+                session.OfferPosition(position.DriverId!.Value, position.Utf8, replace: false);
+            }
+        }
+        return SubscribeOutcome.Subscribed;
+    }
+
+    public static bool Unsubscribe(LiveSession session, string id) => session.RemoveSubscription(id);
+
+    /// <summary>
+    /// Every matching event in (after, head], from the store, in seq order, a page at a time: the next page only once
+    /// the client has read the previous one down to half, each paid from its message budget. One replay at a time per
+    /// session: the adapter reads the client's next message only when this is done.
+    /// </summary>
+    private async Task<int> ReplayAsync(LiveSession session, Caller caller, SubscribeRequest request, long after, long head, ISubscribeReplies replies)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+        var oldest = await db.Events.MinAsync(e => e.Seq, session.Aborted) ?? 0;
+        if (oldest > 1 && after + 1 < oldest)
+        {
+            session.Send(replies.ReplayUnavailable(request, oldest));
+            return 0;
+        }
+        var topic = request.Topic;
+        var events = db.Events.AsNoTracking().VisibleTo(caller);
+        events = topic.Kind switch
+        {
+            TopicKind.Orders => events.Where(e => e.Type.StartsWith("order.")),
+            TopicKind.Order => events.Where(e => e.OrderId == topic.Id),
+            TopicKind.Tenant => events.Where(e => e.TenantId == topic.Id),
+            TopicKind.Driver => events.Where(e => e.DriverId == topic.Id),
+            _ => events.Where(e => e.Type.StartsWith("driver.")),
+        };
+        // Without filters only the wire form is needed: the event's object is not decoded.
+        var decode = request.Filters.Statuses.Count > 0 || request.Filters.Kind is not null;
+        var sent = 0;
+        var cursor = after;
+        var pageSize = hub.Options.ReplayPageSize;
+        while (cursor < head && await session.BeforeReplayPageAsync(pageSize / 2))
+        {
+            var from = cursor;
+            var page = await events.Where(e => e.Seq > from && e.Seq <= head).OrderBy(e => e.Seq).Take(pageSize).ToListAsync(session.Aborted);
+            if (page.Count == 0)
+            {
+                break;
+            }
+            foreach (var record in page)
+            {
+                var message = LiveMessage.Of(CommittedEvent.Decode(record, decode));
+                if (request.Filters.Match(message) && await session.SendReplayedAsync(message.Utf8))
+                {
+                    sent++;
+                }
+            }
+            cursor = page[^1].Seq!.Value;
+        }
+        hub.CountReplayed(sent);
+        return sent;
+    }
+}

@@ -1,0 +1,175 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Realtime.Core;
+
+namespace GeoLogistics.Server.Realtime.Json;
+
+/// <summary>
+/// The JSON protocol's WebSocket under a <see cref="LiveSession"/>: writes what the session sends, one text message each;
+/// reads the client's messages one at a time and hands them to the protocol; says the session's close reasons as close
+/// codes. While nothing moves it holds no buffer and runs nothing but a zero-byte read.
+/// </summary>
+public sealed class JsonSocket : ISessionTransport
+{
+    public const WebSocketCloseStatus TryAgainLater = (WebSocketCloseStatus)1013;
+    private static readonly TimeSpan CloseAnswerWait = TimeSpan.FromSeconds(10);
+
+    private readonly WebSocket socket;
+    private readonly RealtimeOptions options;
+
+    public JsonSocket(WebSocket socket, Caller caller, DateTimeOffset tokenExpires, LiveHub hub, CancellationToken aborted)
+    {
+        this.socket = socket;
+        options = hub.Options;
+        Session = new LiveSession(this, caller, tokenExpires, hub, "json", aborted);
+    }
+
+    public LiveSession Session { get; }
+
+    public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken ct) =>
+        socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, ct);
+
+    public static WebSocketCloseStatus StatusOf(CloseReason reason) => reason switch
+    {
+        CloseReason.SlowConsumer => TryAgainLater,
+        CloseReason.Flood or CloseReason.Unauthorized => WebSocketCloseStatus.PolicyViolation,
+        CloseReason.TooBig => WebSocketCloseStatus.MessageTooBig,
+        _ => WebSocketCloseStatus.NormalClosure,
+    };
+
+    /// <summary>
+    /// Sends the close frame. A client that reads nothing gets it once it reads again; one that never does is cut off
+    /// after a while. The client's answer ends the receive loop; one that does not answer is cut off too.
+    /// </summary>
+    public async ValueTask CloseAsync(SessionClose close)
+    {
+        if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                await socket.CloseOutputAsync(StatusOf(close.Reason), close.Text, timeout.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
+            {
+                socket.Abort();
+            }
+        }
+        _ = CutOffAsync();
+    }
+
+    private async Task CutOffAsync()
+    {
+        await Task.Delay(CloseAnswerWait);
+        if (socket.State != WebSocketState.Closed)
+        {
+            socket.Abort();
+        }
+    }
+
+    /// <summary>
+    /// Reads whole messages of at most <see cref="RealtimeOptions.MaxMessageBytes"/>; a larger one closes with 1009,
+    /// more messages than the budget allows close with 1008. <paramref name="handle"/> says whether a message counts
+    /// toward that budget: a position the tracker accepted does not (it has its own rate, per driver), so a driver's
+    /// backlog that arrives at once after a stall is not taken for a flood. Returns when the session has ended.
+    /// </summary>
+    public async Task RunAsync(Func<LiveSession, ReadOnlyMemory<byte>, Task<bool>> handle, CancellationToken ct)
+    {
+        try
+        {
+            while (socket.State == WebSocketState.Open && !Session.IsClosing)
+            {
+                // Wait for data without a buffer: an idle connection holds none (most connections are idle).
+                var ready = await socket.ReceiveAsync(Memory<byte>.Empty, ct);
+                if (ready.MessageType == WebSocketMessageType.Close || Session.IsClosing)
+                {
+                    break;
+                }
+                var buffer = ArrayPool<byte>.Shared.Rent(options.MaxMessageBytes);
+                try
+                {
+                    if (await ReadMessageAsync(buffer, ct) is not { } message)
+                    {
+                        break;
+                    }
+                    var counts = true;
+                    if (message.Type == WebSocketMessageType.Binary)
+                    {
+                        Session.Send(JsonProtocol.Error("bad_request", "Messages are JSON text frames."));
+                    }
+                    else
+                    {
+                        counts = await handle(Session, buffer.AsMemory(0, message.Length));
+                    }
+                    if (counts && !Session.Budget.TrySpend())
+                    {
+                        Session.Close(new SessionClose(CloseReason.Flood, "too many messages"));
+                        break;
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
+            Session.Close(SessionClose.Bye);
+            await DiscardUntilClosedAsync(ct);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
+        {
+        }
+        finally
+        {
+            Session.Close(SessionClose.Bye);
+        }
+        await Session.WhenEndedAsync();
+    }
+
+    /// <summary>
+    /// The session is ending (flood, oversize, slow consumer, expired token, or the client's own close): its close
+    /// frame goes out, and this reads on, handling nothing, until the client answers it (or is cut off). A socket
+    /// closed with unread input is reset, and a client still writing then loses the close frame and sees 1006, not why.
+    /// </summary>
+    private async Task DiscardUntilClosedAsync(CancellationToken ct)
+    {
+        if (socket.State is not (WebSocketState.Open or WebSocketState.CloseSent))
+        {
+            return;
+        }
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            while (socket.State is WebSocketState.Open or WebSocketState.CloseSent)
+            {
+                if ((await socket.ReceiveAsync(buffer.AsMemory(), ct)).MessageType == WebSocketMessageType.Close)
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>One whole message into <paramref name="buffer"/>, or null when the connection ends (too big, or closed).</summary>
+    private async Task<(WebSocketMessageType Type, int Length)?> ReadMessageAsync(byte[] buffer, CancellationToken ct)
+    {
+        var length = 0;
+        ValueWebSocketReceiveResult result;
+        do
+        {
+            if (length == options.MaxMessageBytes)
+            {
+                Session.Close(new SessionClose(CloseReason.TooBig, $"messages are limited to {options.MaxMessageBytes} bytes"));
+                return null;
+            }
+            result = await socket.ReceiveAsync(buffer.AsMemory(length, options.MaxMessageBytes - length), ct);
+            length += result.Count;
+        }
+        while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
+        return result.MessageType == WebSocketMessageType.Close ? null : (result.MessageType, length);
+    }
+}
