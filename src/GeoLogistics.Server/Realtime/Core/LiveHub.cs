@@ -38,7 +38,11 @@ public sealed class LiveHub : ILivePublisher
     {
         this.feed = feed;
         Options = options.Value;
-        feed.Subscribe(OnCommittedAsync);
+        feed.Subscribe((events, _) =>
+        {
+            OfferCommitted(events);
+            return Task.CompletedTask;
+        });
     }
 
     public RealtimeOptions Options { get; }
@@ -252,7 +256,8 @@ public sealed class LiveHub : ILivePublisher
 
     // ---- Fan-out ----
 
-    private Task OnCommittedAsync(IReadOnlyList<CommittedEvent> events, CancellationToken ct)
+    /// <summary>A batch of committed events from the feed, in seq order.</summary>
+    internal void OfferCommitted(IReadOnlyList<CommittedEvent> events)
     {
         var messages = new LiveMessage[events.Count];
         for (var i = 0; i < messages.Length; i++)
@@ -267,7 +272,6 @@ public sealed class LiveHub : ILivePublisher
             }
             delivered = messages[^1].Seq;
         }
-        return Task.CompletedTask;
     }
 
     /// <summary>
