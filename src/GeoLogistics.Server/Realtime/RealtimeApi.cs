@@ -36,7 +36,7 @@ public static class RealtimeApi
     }
 
     private static async Task<IResult> Connect(
-        HttpContext http, Caller caller, LiveHub hub, JsonProtocol protocol, AppDb db, IOptions<RealtimeOptions> options,
+        HttpContext http, Caller caller, LiveHub hub, JsonProtocol protocol, IServiceScopeFactory scopes, IOptions<RealtimeOptions> options,
         IOptions<AuthOptions> auth, TimeProvider clock)
     {
         if (!http.WebSockets.IsWebSocketRequest)
@@ -48,7 +48,13 @@ public static class RealtimeApi
         {
             return Problems.Forbidden("This origin may not open a socket here.");
         }
-        var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == caller.UserId, http.RequestAborted);
+        // Read in a scope of its own: a socket lives for hours, and must not hold a pooled DbContext all that time.
+        UserDto? user;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            user = await scope.ServiceProvider.GetRequiredService<AppDb>().Users.AsNoTracking()
+                .Where(u => u.Id == caller.UserId).Select(u => u.ToDto(caller.DriverId)).FirstOrDefaultAsync(http.RequestAborted);
+        }
         if (user is null)
         {
             return TypedResults.Unauthorized();
@@ -74,7 +80,7 @@ public static class RealtimeApi
         try
         {
             json.Session.Send(JsonProtocol.Serialize(
-                new ConnectionAck(json.Session.Id, user.ToDto(caller.DriverId), clock.Now(), hub.Head), RealtimeJson.Default.ConnectionAck));
+                new ConnectionAck(json.Session.Id, user, clock.Now(), hub.Head), RealtimeJson.Default.ConnectionAck));
             await json.RunAsync(protocol.HandleAsync, http.RequestAborted);
         }
         finally
