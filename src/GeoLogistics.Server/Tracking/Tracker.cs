@@ -76,9 +76,7 @@ public sealed class Tracker(
         public double? RecentSpeed;
         public DateTimeOffset? HeardAt;
         public bool Dirty;
-        public Guid? EtaOrder;
-        public double? LastEta;
-        public readonly HashSet<(Guid, string)> Arrived = [];
+        public readonly Announcements Announced = new();
         public Guid? Fleet;
         public bool FleetKnown;
     }
@@ -111,38 +109,12 @@ public sealed class Tracker(
 
     /// <summary>The last ETA sent for the order its driver serves, or null.</summary>
     public double? LastEta(Guid driverId, Guid orderId) =>
-        drivers.TryGetValue(driverId, out var s) && s.EtaOrder == orderId ? s.LastEta : null;
-
-    /// <summary>Ranges, and no NaN or infinity (which JSON cannot carry, but a client library might still produce).</summary>
-    public static LocationOutcome.Invalid? Check(LocationRequest r, string prefix = "")
-    {
-        if (r.Lat is not { } lat || !double.IsFinite(lat) || lat is < -90 or > 90)
-        {
-            return new($"{prefix}lat", "lat is a number from -90 to 90.");
-        }
-        if (r.Lng is not { } lng || !double.IsFinite(lng) || lng is < -180 or > 180)
-        {
-            return new($"{prefix}lng", "lng is a number from -180 to 180.");
-        }
-        if (r.Heading is { } heading && (!double.IsFinite(heading) || heading is < 0 or > 360))
-        {
-            return new($"{prefix}heading", "heading is degrees from 0 to 360.");
-        }
-        if (r.Speed is { } speed && (!double.IsFinite(speed) || speed is < 0 or > 100))
-        {
-            return new($"{prefix}speed", "speed is metres per second from 0 to 100.");
-        }
-        if (r.Accuracy is { } accuracy && (!double.IsFinite(accuracy) || accuracy is < 0 or > 100_000))
-        {
-            return new($"{prefix}accuracy", "accuracy is metres from 0 to 100000.");
-        }
-        return null;
-    }
+        drivers.TryGetValue(driverId, out var s) ? s.Announced.LastEta(orderId) : null;
 
     /// <summary>A live position: within 30 s ahead of the server's clock and 10 minutes behind it.</summary>
     public async Task<LocationOutcome> ReportAsync(Guid driverId, LocationRequest request, CancellationToken ct)
     {
-        if (Check(request) is { } invalid)
+        if (PositionChecks.Check(request) is { } invalid)
         {
             return invalid;
         }
@@ -177,7 +149,7 @@ public sealed class Tracker(
         var now = clock.Now();
         for (var i = 0; i < batch.Count; i++)
         {
-            if (Check(batch[i], $"positions[{i}].") is { } invalid)
+            if (PositionChecks.Check(batch[i], $"positions[{i}].") is { } invalid)
             {
                 return invalid;
             }
@@ -221,10 +193,10 @@ public sealed class Tracker(
             // A run of flagged positions that agree with each other means the live one was the glitch (a wrong first
             // fix, a device that jumped back): after a few, the driver is where the run says, not stuck behind.
             var previous = state.Latest;
-            var flagged = previous is not null && IsJump(previous, request, at);
+            var flagged = previous is not null && PositionChecks.IsJump(previous, request.Lat!.Value, request.Lng!.Value, at, options.MaxSpeedMps);
             if (flagged)
             {
-                state.FlaggedRun = state.Flagged is { } run && at > run.At && !IsJump(run, request, at) ? state.FlaggedRun + 1 : 1;
+                state.FlaggedRun = state.Flagged is { } run && at > run.At && !PositionChecks.IsJump(run, request.Lat!.Value, request.Lng!.Value, at, options.MaxSpeedMps) ? state.FlaggedRun + 1 : 1;
             }
             var relocated = flagged && state.FlaggedRun >= FlaggedRunToRelocate;
             position = new Position(request.Lat!.Value, request.Lng!.Value, request.Heading, request.Speed, at, flagged && !relocated);
@@ -236,7 +208,7 @@ public sealed class Tracker(
             live = (!flagged || relocated) && (previous is null || at > previous.At);
             if (live)
             {
-                var measured = request.Speed ?? (previous is null || relocated ? null : SpeedBetween(previous, position));
+                var measured = request.Speed ?? (previous is null || relocated ? null : PositionChecks.SpeedBetween(previous, position));
                 state.RecentSpeed = measured is { } m ? (state.RecentSpeed is { } r ? (0.7 * r) + (0.3 * m) : m) : state.RecentSpeed;
                 Volatile.Write(ref state.Latest, position);
                 // The writer takes it to the store: at the end of the interval, or at once for a driver who just came
@@ -312,21 +284,7 @@ public sealed class Tracker(
         var (lat, lng) = order.Target;
         var distanceKm = GeoGrid.DistanceKm(position.Lat, position.Lng, lat, lng);
         var minutes = eta.Minutes(distanceKm, state.RecentSpeed);
-        bool sendEta, arriving;
-        lock (state)
-        {
-            if (state.EtaOrder != order.OrderId)
-            {
-                state.EtaOrder = order.OrderId;
-                state.LastEta = null;
-            }
-            sendEta = state.LastEta is not { } last || Math.Abs(last - minutes) >= options.EtaStepMinutes;
-            if (sendEta)
-            {
-                state.LastEta = minutes;
-            }
-            arriving = distanceKm * 1000 <= options.ArrivalRadiusMeters && state.Arrived.Add((order.OrderId, order.Leg));
-        }
+        var (sendEta, arriving) = state.Announced.Decide(order.OrderId, order.Leg, minutes, distanceKm, options.EtaStepMinutes, options.ArrivalRadiusMeters);
         if (sendEta)
         {
             pendingEtas[order.OrderId] = minutes;
@@ -338,19 +296,6 @@ public sealed class Tracker(
             publisher.Publish(LiveMessage.Volatile(new DriverArriving(order.OrderId, order.DriverId, order.Leg, Math.Round(distanceKm * 1000)),
                 TrackingJson.Default.DriverArriving, "order.driver_arriving", order.TenantId, order.OrderId, order.DriverId, order.CustomerId));
         }
-    }
-
-    private bool IsJump(Position previous, LocationRequest next, DateTimeOffset at)
-    {
-        var seconds = Math.Abs((at - previous.At).TotalSeconds);
-        var meters = GeoGrid.DistanceKm(previous.Lat, previous.Lng, next.Lat!.Value, next.Lng!.Value) * 1000;
-        return meters > options.MaxSpeedMps * Math.Max(seconds, 1);
-    }
-
-    private static double? SpeedBetween(Position a, Position b)
-    {
-        var seconds = (b.At - a.At).TotalSeconds;
-        return seconds <= 0 ? null : GeoGrid.DistanceKm(a.Lat, a.Lng, b.Lat, b.Lng) * 1000 / seconds;
     }
 
     private void AddTrackPoint(TrackPoint point)
@@ -501,67 +446,4 @@ public sealed class Tracker(
         limiter.Dispose();
         due.Dispose();
     }
-}
-
-/// <summary>
-/// Flushes the tracker every <see cref="TrackingOptions.StoreInterval"/>, urgent positions as soon as they come (those of
-/// the next 50 ms together), and once more on shutdown. The only one that writes positions: a ping never waits for the store (docs/adr/0005).
-/// </summary>
-public sealed partial class TrackWriter(Tracker tracker, IOptions<TrackingOptions> options, TimeProvider clock, ILogger<TrackWriter> logger) : BackgroundService
-{
-    // Urgent positions that come within this of each other share a transaction: at most 20 urgent flushes a second.
-    private static readonly TimeSpan UrgentWindow = TimeSpan.FromMilliseconds(50);
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var interval = options.Value.StoreInterval;
-        var last = clock.GetTimestamp();
-        try
-        {
-            while (!stoppingToken.IsCancellationRequested)
-            {
-                var left = interval - clock.GetElapsedTime(last);
-                if (left > TimeSpan.Zero && await tracker.WaitUrgentAsync(left, stoppingToken))
-                {
-                    await FlushSafelyAsync(urgentOnly: true, stoppingToken);
-                    await Task.Delay(UrgentWindow, clock, stoppingToken);
-                    continue;
-                }
-                last = clock.GetTimestamp();
-                await FlushSafelyAsync(urgentOnly: false, stoppingToken);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
-        await FlushSafelyAsync(urgentOnly: false, cancellationToken);
-    }
-
-    private async Task FlushSafelyAsync(bool urgentOnly, CancellationToken ct)
-    {
-        try
-        {
-            await tracker.FlushAsync(ct, urgentOnly);
-        }
-        catch (Exception e) when (e is not OperationCanceledException && StoreFailures.IsTransient(e))
-        {
-            // An outage is expected and says so in one line per flush, not a stack trace.
-            LogStoreUnavailable(logger, e.Message);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            LogFlushFailed(logger, e);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Writing positions and tracks to the store failed, the store is unavailable: {Reason}; the next flush retries them")]
-    private static partial void LogStoreUnavailable(ILogger logger, string reason);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Writing positions and tracks to the store failed; the next flush retries them")]
-    private static partial void LogFlushFailed(ILogger logger, Exception exception);
 }
