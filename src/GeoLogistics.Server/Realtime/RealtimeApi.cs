@@ -81,6 +81,8 @@ public static class RealtimeApi
         {
             json.Session.Send(JsonProtocol.Serialize(
                 new ConnectionAck(json.Session.Id, user, clock.Now(), hub.Head), RealtimeJson.Default.ConnectionAck));
+            // Held by this method for the socket's life otherwise.
+            user = null;
             await json.RunAsync(protocol.HandleAsync, http.RequestAborted);
         }
         finally

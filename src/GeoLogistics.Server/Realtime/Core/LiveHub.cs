@@ -30,7 +30,7 @@ public sealed class LiveHub : ILivePublisher
     private readonly ConcurrentDictionary<Guid, LiveMessage> latestPositions = new();
     private readonly EventFeed feed;
     private long delivered;
-    private long messagesSent;
+    private long messagesSentByEnded;
     private long sessionsDropped;
     private long replayed;
 
@@ -63,13 +63,21 @@ public sealed class LiveHub : ILivePublisher
 
     public long Replayed => Interlocked.Read(ref replayed);
 
-    public long MessagesSent => Interlocked.Read(ref messagesSent);
+    /// <summary>Messages written to every session since start-up.</summary>
+    public long MessagesSent
+    {
+        get
+        {
+            lock (gate)
+            {
+                return messagesSentByEnded + sessions.Sum(s => s.Sent);
+            }
+        }
+    }
 
     public long SessionsDropped => Interlocked.Read(ref sessionsDropped);
 
     public void CountReplayed(int count) => Interlocked.Add(ref replayed, count);
-
-    public void CountSent() => Interlocked.Increment(ref messagesSent);
 
     public void CountDropped() => Interlocked.Increment(ref sessionsDropped);
 
@@ -169,7 +177,12 @@ public sealed class LiveHub : ILivePublisher
     {
         lock (gate)
         {
-            if (sessions.Remove(session) && sessionsOf.GetValueOrDefault(session.UserId) is { } ofUser)
+            if (!sessions.Remove(session))
+            {
+                return;
+            }
+            messagesSentByEnded += session.Sent;
+            if (sessionsOf.GetValueOrDefault(session.UserId) is { } ofUser)
             {
                 ofUser.Remove(session);
                 if (ofUser.Count == 0)

@@ -58,6 +58,8 @@ public sealed class LiveSession : IThreadPoolWorkItem
     // A replay waiting for the client to read its outbox down to a depth: the sender (or closing) completes it.
     private DrainWait? drainWait;
     private long lastDropReport;
+    // Written by the sender only; a counter per session, not one shared by every sender on every core.
+    private long sent;
 
     private sealed record DrainWait(int Depth)
     {
@@ -91,6 +93,9 @@ public sealed class LiveSession : IThreadPoolWorkItem
 
     /// <summary>What the client's messages (and the replays it asks for) may cost per second.</summary>
     public MessageBudget Budget { get; }
+
+    /// <summary>Messages written to the transport.</summary>
+    public long Sent => Volatile.Read(ref sent);
 
     public bool IsClosing => Volatile.Read(ref closing) == 1;
 
@@ -245,8 +250,9 @@ public sealed class LiveSession : IThreadPoolWorkItem
             {
                 while (!IsClosing && TryTake(out var message))
                 {
-                    await transport.SendAsync(message, Aborted);
-                    hub.CountSent();
+                    // No cancellation token: registering one per message costs; a stuck socket is aborted instead.
+                    await transport.SendAsync(message, CancellationToken.None);
+                    Volatile.Write(ref sent, sent + 1);
                     if (Volatile.Read(ref drainWait) is { } wait && QueuedCount() <= wait.Depth)
                     {
                         wait.Done.TrySetResult();
