@@ -58,9 +58,9 @@ public sealed class Report
 
     public void Add(string name, string value) => lines.Add((name, value));
 
-    /// <summary>One line per SPEC §12 target: met, not met, or not measured (a run smaller than the target's size).</summary>
+    /// <summary>One line per SPEC §12 target: met, not met, or not measured (a run smaller than the target's size, or no reference).</summary>
     public static void Target(string what, bool? met, string measured) =>
-        Console.WriteLine($"target {what}: {(met is null ? "not measured at this size" : met.Value ? "met" : "NOT met")} ({measured})");
+        Console.WriteLine($"target {what}: {(met is null ? "not measured" : met.Value ? "met" : "NOT met")} ({measured})");
 
     public void Print()
     {

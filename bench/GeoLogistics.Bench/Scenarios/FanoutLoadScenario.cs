@@ -43,7 +43,8 @@ public sealed class FanoutLoadScenario : IScenario
         var broadcaster = results.FirstOrDefault(r => r.Side == "broadcaster");
         if (server is not null)
         {
-            Report.Target("every message delivered", server.AllDelivered, $"{server.Each.Count} of {server.Expected}");
+            Report.Target("every message delivered", server.AllDelivered,
+                $"{server.Each.Count} of {server.Expected}; orders achieved {server.AchievedRate:0.#}/s of {rate:0.#}/s offered");
             Report.Target("p99 create→received ≤ the broadcaster's", broadcaster is null ? null : server.P99 <= broadcaster.P99,
                 $"{server.P99:0.0} vs {broadcaster?.P99:0.0} ms");
             Report.Target("server CPU ≤ 1.5× the broadcaster's", broadcaster is null ? null : server.Cpu <= 1.5 * broadcaster.Cpu,

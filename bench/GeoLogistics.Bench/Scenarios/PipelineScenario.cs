@@ -42,10 +42,11 @@ public sealed class PipelineScenario : IScenario
         if (results.FirstOrDefault(r => r.Side == "server") is { } server)
         {
             var p99 = Stats.Percentile(server.Complete, 99);
-            var size = d >= 1_000 && server.AchievedRate >= 0.95 * 200;
+            // The size is what was offered: a server that cannot keep 200/s up has not met the target.
+            var size = d >= 1_000 && rate >= 200;
             Report.Target("200 orders/s, 1,000 dashboards: p99 created → every dashboard ≤ 50 ms",
                 size ? server.Complete.Count == server.Created && p99 <= 50 : null,
-                $"p99 {p99:0.0} ms over {server.Complete.Count} of {server.Created} orders, at {server.AchievedRate:0}/s with {d} dashboards");
+                $"p99 {p99:0.0} ms over {server.Complete.Count} of {server.Created} orders, {rate:0}/s offered, {server.AchievedRate:0}/s achieved, {d} dashboards");
         }
         return 0;
     }
