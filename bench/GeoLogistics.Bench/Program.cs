@@ -2,7 +2,11 @@ using GeoLogistics.Bench.Harness;
 using GeoLogistics.Bench.Scenarios;
 
 // Every scenario the tool knows: a new one is one file under Scenarios/ and one entry here.
-IScenario[] scenarios = [new DispatchScenario(), new ConnectionsScenario(), new FanoutScenario(), new PipelineScenario(), new LocationsScenario()];
+IScenario[] scenarios =
+[
+    new DispatchScenario(), new ConnectionsScenario(), new FanoutScenario(), new FanoutLoadScenario(), new PipelineScenario(),
+    new ReplayScenario(), new LocationsScenario(),
+];
 
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
 {

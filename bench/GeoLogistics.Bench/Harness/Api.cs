@@ -30,16 +30,20 @@ public sealed class Api : IDisposable
     }
 
     /// <summary>Sends once and returns whatever came back, stamped with <see cref="Stopwatch.GetTimestamp"/>.</summary>
-    public async Task<ApiResponse> SendAsync(HttpMethod method, string path, string? token, object? body, CancellationToken ct)
+    public Task<ApiResponse> SendAsync(HttpMethod method, string path, string? token, object? body, CancellationToken ct) =>
+        SendUtf8Async(method, path, token, body is null ? null : JsonSerializer.SerializeToUtf8Bytes(body, Json), ct);
+
+    /// <summary>Sends a JSON body that is already bytes, as it is.</summary>
+    public async Task<ApiResponse> SendUtf8Async(HttpMethod method, string path, string? token, byte[]? utf8, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
         if (token is not null)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }
-        if (body is not null)
+        if (utf8 is not null)
         {
-            request.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body, Json));
+            request.Content = new ByteArrayContent(utf8);
             request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         }
         using var response = await http.SendAsync(request, ct);

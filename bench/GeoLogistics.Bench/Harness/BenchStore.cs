@@ -79,12 +79,7 @@ public sealed class BenchStore : IAsyncDisposable
         {
             throw new BenchException($"--postgres is not a valid connection string: {e.Message}");
         }
-        // Connect to the maintenance database, unpooled, so nothing of ours lingers when the bench database is dropped.
-        var admin = new NpgsqlConnectionStringBuilder(given.ConnectionString) { Pooling = false };
-        if (string.IsNullOrEmpty(admin.Database))
-        {
-            admin.Database = "postgres";
-        }
+        var admin = Maintenance(given);
         var database = $"bench_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
         int? postmaster;
         try
@@ -106,6 +101,20 @@ public sealed class BenchStore : IAsyncDisposable
         {
             ["ConnectionStrings__Postgres"] = server.ConnectionString,
         }, null, admin.ConnectionString, database, postmaster);
+    }
+
+    /// <summary>
+    /// The maintenance database (<c>postgres</c>, or the one named), unpooled, so nothing of ours lingers when a
+    /// throw-away database is dropped.
+    /// </summary>
+    internal static NpgsqlConnectionStringBuilder Maintenance(NpgsqlConnectionStringBuilder given)
+    {
+        var admin = new NpgsqlConnectionStringBuilder(given.ConnectionString) { Pooling = false };
+        if (string.IsNullOrEmpty(admin.Database))
+        {
+            admin.Database = "postgres";
+        }
+        return admin;
     }
 
     /// <summary>
@@ -132,7 +141,7 @@ public sealed class BenchStore : IAsyncDisposable
     /// <summary>CPU seconds PostgreSQL has used so far (all of the cluster), when it is local; null otherwise.</summary>
     public double? DatabaseCpuSeconds() => postmasterPid is { } pid ? ProcFs.TreeCpuSeconds(pid) : null;
 
-    private static async Task ExecuteAsync(string connectionString, string sql, CancellationToken ct)
+    internal static async Task ExecuteAsync(string connectionString, string sql, CancellationToken ct)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(ct);

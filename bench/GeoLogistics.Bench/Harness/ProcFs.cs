@@ -40,6 +40,25 @@ public static class ProcFs
     }
 
     /// <summary>
+    /// This process's soft limit of open files (children inherit it); null when /proc is not there. Each socket is one
+    /// file on each end, so the bench and the server each need one per connection, plus a few hundred of their own.
+    /// </summary>
+    public static long? OpenFileLimit()
+    {
+        try
+        {
+            // "Max open files            20000                20000                files"
+            var line = File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+            var soft = line?["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
+            return long.TryParse(soft, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) ? limit : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
     /// CPU seconds of a process and all its children so far, live or exited: PostgreSQL's postmaster reaps its
     /// backends, so their time is in its cutime and cstime once they are gone.
     /// </summary>

@@ -10,7 +10,8 @@ namespace GeoLogistics.Bench.Harness;
 /// The server as an operator runs it: <c>dotnet GeoLogistics.Server.dll</c> from the Release build, its own process,
 /// Production environment, a bootstrap admin, on a free loopback port. Limits that would throttle the load
 /// generator itself (login and location rate limits, page sizes) are raised; everything else is the default.
-/// Disposing kills it, and so does the bench process exiting any other way.
+/// Disposing kills it, and so does the bench process exiting any other way. The live-path scenarios start the bare
+/// broadcaster (bench/GeoLogistics.Bench.Broadcaster) the same way, as their reference.
 /// </summary>
 public sealed class ServerProcess : IAsyncDisposable
 {
@@ -25,8 +26,9 @@ public sealed class ServerProcess : IAsyncDisposable
     private readonly LogTail output;
     private readonly EventHandler killOnExit;
 
-    private ServerProcess(Process process, Uri address, string adminEmail, string adminPassword, LogTail output)
+    private ServerProcess(string name, Process process, Uri address, string adminEmail, string adminPassword, LogTail output)
     {
+        Name = name;
         this.process = process;
         this.output = output;
         Address = address;
@@ -35,6 +37,9 @@ public sealed class ServerProcess : IAsyncDisposable
         killOnExit = (_, _) => Kill();
         AppDomain.CurrentDomain.ProcessExit += killOnExit;
     }
+
+    /// <summary><c>server</c> (ours) or <c>broadcaster</c> (the reference), as the bench's output names it.</summary>
+    public string Name { get; }
 
     public Uri Address { get; }
 
@@ -49,38 +54,16 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public static async Task<ServerProcess> StartAsync(BenchArgs args, BenchStore store, CancellationToken ct)
     {
-        var repo = RepositoryRoot();
-        var project = Path.Combine(repo, "src", "GeoLogistics.Server");
-        if (!args.Has("no-build"))
-        {
-            await BuildAsync(project, ct);
-        }
-        var serverDir = Path.Combine(project, "bin", "Release", "net10.0");
-        var dll = Path.Combine(serverDir, "GeoLogistics.Server.dll");
-        if (!File.Exists(dll))
-        {
-            throw new BenchException($"{dll} does not exist: run `dotnet build src/GeoLogistics.Server -c Release` (or drop --no-build).");
-        }
-
-        var port = FreePort();
+        var dll = await BuildOutputAsync(args, Path.Combine("src", "GeoLogistics.Server"), "GeoLogistics.Server.dll", ct);
         var adminEmail = "bench@bench.test";
         var adminPassword = RandomText(18);
-        var start = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = serverDir,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(dll);
+        var start = StartInfo(dll, out var port);
         var env = start.Environment;
         // Whatever store the calling shell points at is not this run's.
         foreach (var key in env.Keys.Where(k => k.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase)).ToList())
         {
             env.Remove(key);
         }
-        env["ASPNETCORE_ENVIRONMENT"] = "Production";
-        env["Urls"] = $"http://127.0.0.1:{port}";
         env["Jwt__SigningKey"] = RandomText(48);
         env["Bootstrap__AdminEmail"] = adminEmail;
         env["Bootstrap__AdminPassword"] = adminPassword;
@@ -93,7 +76,6 @@ public sealed class ServerProcess : IAsyncDisposable
         // The bench opens thousands of sockets with one admin token; a real user holds a few.
         env["Realtime__MaxConnectionsPerUser"] = "1000000";
         env["Dispatch__MaxRadiusKm"] = "15";
-        env["Logging__LogLevel__Default"] = "Warning";
         foreach (var (key, value) in store.Settings)
         {
             env[key] = value;
@@ -107,15 +89,69 @@ public sealed class ServerProcess : IAsyncDisposable
             env[setting[..eq]] = setting[(eq + 1)..];
             Console.WriteLine($"== server setting {setting[..eq]}={setting[(eq + 1)..]}");
         }
+        return await LaunchAsync("server", start, port, adminEmail, adminPassword, args.Has("server-output"), ct);
+    }
 
-        var output = new LogTail(echo: args.Has("server-output"));
+    /// <summary>
+    /// The bare Kestrel WebSocket broadcaster (bench/GeoLogistics.Bench.Broadcaster), the reference of the live-path
+    /// scenarios: same environment, same kind of port, no store and no settings of ours.
+    /// </summary>
+    public static async Task<ServerProcess> StartBroadcasterAsync(BenchArgs args, bool zeroByteReads, CancellationToken ct)
+    {
+        var dll = await BuildOutputAsync(args, Path.Combine("bench", "GeoLogistics.Bench.Broadcaster"), "GeoLogistics.Bench.Broadcaster.dll", ct);
+        var start = StartInfo(dll, out var port);
+        if (zeroByteReads)
+        {
+            start.Environment["Broadcaster__ZeroByteReads"] = "true";
+        }
+        return await LaunchAsync("broadcaster", start, port, "", "", args.Has("server-output"), ct);
+    }
+
+    /// <summary>Builds the project unless --no-build, and returns the path of its Release output.</summary>
+    private static async Task<string> BuildOutputAsync(BenchArgs args, string project, string dllName, CancellationToken ct)
+    {
+        var projectDir = Path.Combine(RepositoryRoot(), project);
+        if (!args.Has("no-build"))
+        {
+            await BuildAsync(projectDir, project, ct);
+        }
+        var dll = Path.Combine(projectDir, "bin", "Release", "net10.0", dllName);
+        if (!File.Exists(dll))
+        {
+            throw new BenchException($"{dll} does not exist: run `dotnet build {project} -c Release` (or drop --no-build).");
+        }
+        return dll;
+    }
+
+    /// <summary><c>dotnet DLL</c> in its own folder, in Production, on a free loopback port, warnings and up logged.</summary>
+    private static ProcessStartInfo StartInfo(string dll, out int port)
+    {
+        port = FreePort();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Path.GetDirectoryName(dll),
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        start.Environment["Urls"] = $"http://127.0.0.1:{port}";
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        return start;
+    }
+
+    private static async Task<ServerProcess> LaunchAsync(
+        string name, ProcessStartInfo start, int port, string adminEmail, string adminPassword, bool echo, CancellationToken ct)
+    {
+        var output = new LogTail(echo ? $"[{name}] " : null);
         var process = Process.Start(start) ?? throw new BenchException("dotnet did not start.");
         // Drain both pipes, or a chatty server blocks on a full one.
         process.OutputDataReceived += (_, e) => output.Add(e.Data);
         process.ErrorDataReceived += (_, e) => output.Add(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{port}"), adminEmail, adminPassword, output);
+        var server = new ServerProcess(name, process, new Uri($"http://127.0.0.1:{port}"), adminEmail, adminPassword, output);
         try
         {
             await server.WaitReadyAsync(ct);
@@ -128,16 +164,16 @@ public sealed class ServerProcess : IAsyncDisposable
         return server;
     }
 
-    private static async Task BuildAsync(string project, CancellationToken ct)
+    private static async Task BuildAsync(string projectDir, string project, CancellationToken ct)
     {
-        Console.WriteLine("== dotnet build src/GeoLogistics.Server -c Release");
+        Console.WriteLine($"== dotnet build {project} -c Release");
         var build = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in (string[])["build", project, "-c", "Release", "--nologo", "-v", "quiet"])
+        foreach (var arg in (string[])["build", projectDir, "-c", "Release", "--nologo", "-v", "quiet"])
         {
             build.ArgumentList.Add(arg);
         }
@@ -149,7 +185,7 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             await Console.Error.WriteLineAsync(await stdout);
             await Console.Error.WriteLineAsync(await stderr);
-            throw new BenchException($"Building the server failed (exit {process.ExitCode}).");
+            throw new BenchException($"Building {project} failed (exit {process.ExitCode}).");
         }
     }
 
@@ -161,7 +197,7 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             if (process.HasExited)
             {
-                throw new BenchException($"The server exited with {process.ExitCode} before it was ready:{Environment.NewLine}{output.Tail(40)}");
+                throw new BenchException($"The {Name} exited with {process.ExitCode} before it was ready:{Environment.NewLine}{output.Tail(40)}");
             }
             try
             {
@@ -179,8 +215,11 @@ public sealed class ServerProcess : IAsyncDisposable
             }
             await Task.Delay(100, ct);
         }
-        throw new BenchException($"The server was not ready within 120 s:{Environment.NewLine}{output.Tail(40)}");
+        throw new BenchException($"The {Name} was not ready within 120 s:{Environment.NewLine}{output.Tail(40)}");
     }
+
+    /// <summary>Resident set now (VmRSS) in KiB; null where /proc is not there.</summary>
+    public long? ResidentKiB() => ProcStatus.KiB(process.Id, "VmRSS");
 
     /// <summary>Peak resident set (VmHWM) and CPU time so far, from /proc; nulls where /proc is not there.</summary>
     public ProcessUsage ReadUsage() => new(ProcFs.PeakWorkingSetKiB(process.Id), ProcFs.Stat(process.Id)?.CpuSeconds);
@@ -190,7 +229,7 @@ public sealed class ServerProcess : IAsyncDisposable
     {
         if (process.HasExited)
         {
-            throw new BenchException($"The server exited with {process.ExitCode}:{Environment.NewLine}{output.Tail(40)}");
+            throw new BenchException($"The {Name} exited with {process.ExitCode}:{Environment.NewLine}{output.Tail(40)}");
         }
     }
 
@@ -220,7 +259,7 @@ public sealed class ServerProcess : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            await Console.Error.WriteLineAsync($"warning: server process {process.Id} did not exit within 10 s of SIGKILL.");
+            await Console.Error.WriteLineAsync($"warning: {Name} process {process.Id} did not exit within 10 s of SIGKILL.");
         }
         process.Dispose();
     }
@@ -256,7 +295,7 @@ public sealed class ServerProcess : IAsyncDisposable
 public sealed record ProcessUsage(long? PeakWorkingSetKiB, double? CpuSeconds);
 
 /// <summary>The server's recent console lines, and a count of what it logged as warnings and errors.</summary>
-internal sealed class LogTail(bool echo)
+internal sealed class LogTail(string? echoPrefix)
 {
     private const int Keep = 200;
     private readonly Lock gate = new();
@@ -272,9 +311,9 @@ internal sealed class LogTail(bool echo)
         {
             return;
         }
-        if (echo)
+        if (echoPrefix is not null)
         {
-            Console.Error.WriteLine($"[server] {line}");
+            Console.Error.WriteLine($"{echoPrefix}{line}");
         }
         lock (gate)
         {

@@ -58,12 +58,34 @@ public sealed class Report
 
     public void Add(string name, string value) => lines.Add((name, value));
 
+    /// <summary>One line per SPEC §12 target: met, not met, or not measured (a run smaller than the target's size, or no reference).</summary>
+    public static void Target(string what, bool? met, string measured) =>
+        Console.WriteLine($"target {what}: {(met is null ? "not measured" : met.Value ? "met" : "NOT met")} ({measured})");
+
     public void Print()
     {
         var width = lines.Max(l => l.Name.Length) + 1;
         foreach (var (name, value) in lines)
         {
             Console.WriteLine($"{(name + ":").PadRight(width)} {value}");
+        }
+    }
+}
+
+/// <summary>Rows of cells under a header, each column padded to its widest cell: figures side by side.</summary>
+public sealed class Table(params string[] header)
+{
+    private readonly List<string[]> rows = [header];
+
+    public void Add(params string[] cells) => rows.Add(cells);
+
+    public void Print()
+    {
+        var columns = rows.Max(r => r.Length);
+        var widths = Enumerable.Range(0, columns).Select(c => rows.Max(r => c < r.Length ? r[c].Length : 0)).ToArray();
+        foreach (var row in rows)
+        {
+            Console.WriteLine(string.Join("  ", row.Select((cell, c) => c == row.Length - 1 ? cell : cell.PadRight(widths[c]))));
         }
     }
 }

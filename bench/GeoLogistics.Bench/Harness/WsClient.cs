@@ -67,6 +67,30 @@ public sealed class WsClient : IDisposable
         }
     }
 
+    /// <summary>
+    /// Subscribes with <c>since</c> and reads the replay up to <c>subscribed</c>, handing each message before it to
+    /// <paramref name="onReplayed"/>; returns when <c>subscribed</c> arrived (<see cref="Stopwatch.GetTimestamp"/>).
+    /// </summary>
+    public async Task<long> ReplayAsync(string topic, long since, Action<WsMessage, long> onReplayed, CancellationToken ct)
+    {
+        await SendTextAsync(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+            $$"""{"type":"subscribe","topic":"{{topic}}","since":{{since}}}""")), ct);
+        while (true)
+        {
+            var (m, at) = await ReceiveAsync(ct);
+            switch (m.Type)
+            {
+                case "subscribed":
+                    return at;
+                case "error" or "replay_unavailable" or null:
+                    throw new BenchException($"/api/ws: subscribing to {topic} since {since} answered '{m.Type}'.");
+                default:
+                    onReplayed(m, at);
+                    break;
+            }
+        }
+    }
+
     public Task SendTextAsync(ReadOnlyMemory<byte> utf8, CancellationToken ct) =>
         socket.SendAsync(utf8, WebSocketMessageType.Text, endOfMessage: true, ct).AsTask();
 

@@ -10,7 +10,8 @@ namespace GeoLogistics.Bench.Scenarios;
 /// <summary>
 /// SPEC §12 "dispatch, 10,000 drivers online": drivers spread over a 20 km city go online; a dispatcher creates
 /// orders at a target rate; the admin follows the event log and times each order from just before its POST to the
-/// arrival of its <c>order.assigned</c>. Afterwards the whole log is replayed to count double bookings.
+/// arrival of its <c>order.assigned</c>. Afterwards the whole log is replayed to count double bookings. On
+/// PostgreSQL, <c>pgbench -N</c> runs first on the same cluster: SPEC §12's target is a share of its tps.
 /// </summary>
 public sealed class DispatchScenario : IScenario
 {
@@ -22,15 +23,16 @@ public sealed class DispatchScenario : IScenario
     public string Name => "dispatch";
 
     public string Summary =>
-        "Drivers online across a 20 km city, orders created at a target rate; create→assigned latency, assignments/s, double bookings.";
+        "Drivers online across a 20 km city, orders created at a target rate; create→assigned latency, assignments/s, double bookings; on PostgreSQL against pgbench -N first.";
 
     public IReadOnlyList<BenchOption> Options { get; } =
     [
         .. BenchStore.Options,
         .. ServerProcess.Options,
+        .. PgBench.Options,
         new("drivers", "drivers created, logged in, located and put online before the measured phase", "10000"),
         new("orders", "orders created in the measured phase", "2000"),
-        new("rate", "target order creations per second", "600"),
+        new("rate", "target order creations per second (SPEC §12's p99 target is at 500/s)", "500"),
         new("concurrency", "most order POSTs in flight at once", "64"),
         new("setup-concurrency", "most setup requests in flight at once", "32"),
         new("timeout", "seconds after the first POST to give up waiting for assignments", "120"),
@@ -49,6 +51,7 @@ public sealed class DispatchScenario : IScenario
             Seed: args.Int("seed", int.MinValue, int.MaxValue));
 
         await using var store = await BenchStore.CreateAsync(args, ct);
+        var reference = await ReferenceAsync(args, store, ct);
         await using var server = await ServerProcess.StartAsync(args, store, ct);
         Console.WriteLine($"== server pid {server.Pid} on {server.Address}, store {store.Kind}");
         using var api = new Api(server.Address);
@@ -99,7 +102,53 @@ public sealed class DispatchScenario : IScenario
         {
             Console.WriteLine($"  server: {line}");
         }
+        PrintTargets(store, reference, settings, run, doubleBookings);
         return doubleBookings > 0 ? 3 : 0;
+    }
+
+    /// <summary>On PostgreSQL (unless --no-pgbench), pgbench -N on the same cluster before anything else runs.</summary>
+    private static async Task<PgBenchResult?> ReferenceAsync(BenchArgs args, BenchStore store, CancellationToken ct)
+    {
+        if (store.Kind != "postgres")
+        {
+            Console.WriteLine("== store sqlite: no pgbench reference (SPEC §12's dispatch target is a share of PostgreSQL's pgbench tps)");
+            return null;
+        }
+        if (args.Has("no-pgbench"))
+        {
+            Console.WriteLine("== --no-pgbench: no reference run");
+            return null;
+        }
+        var result = await PgBench.RunAsync(args.String("postgres")!, args.Int("pgbench-clients", 1, 1_000), args.Int("pgbench-seconds", 1, 3_600),
+            args.Int("pgbench-scale", 1, 10_000), store.DatabaseCpuSeconds, ct);
+        var database = result.DatabaseCpu is { } cpu ? $", PostgreSQL {cpu:0.0} CPU-s" : "";
+        Console.WriteLine($"== pgbench: {result.Tps:0} tps, latency average {result.LatencyMs:0.00} ms, {result.Transactions} transactions in {result.Seconds:0.0} s; machine {result.MachineBusy:P0} busy{database}");
+        return result;
+    }
+
+    private static void PrintTargets(BenchStore store, PgBenchResult? reference, Settings settings, Run run, int doubleBookings)
+    {
+        var p99 = Stats.Percentile(run.Latencies, 99);
+        Console.WriteLine();
+        Console.WriteLine("== dispatch against SPEC §12");
+        var report = new Report();
+        report.Add("pgbench -N tps (reference)", reference is null
+            ? (store.Kind == "postgres" ? "not run (--no-pgbench)" : "none: the store is SQLite; the figures below stand alone")
+            : $"{reference.Tps:0} ({reference.Command})");
+        report.Add("assignments/s", $"{run.AssignmentsPerSecond:0} (orders offered at {settings.Rate:0}/s, achieved {run.AchievedRate:0}/s)");
+        report.Add("assignments/s ÷ pgbench tps", reference is null ? "n/a" : $"{run.AssignmentsPerSecond / reference.Tps:P0}");
+        report.Add("p99 create→assigned", $"{p99:0.0} ms");
+        report.Add("double bookings", $"{doubleBookings}");
+        report.Print();
+        var postgres = store.Kind == "postgres";
+        Report.Target("assignments/s ≥ 50 % of pgbench -N tps", reference is null ? null : run.AssignmentsPerSecond >= 0.5 * reference.Tps,
+            reference is null ? $"no pgbench reference on {store.Kind}" : $"{run.AssignmentsPerSecond:0} vs {reference.Tps:0} tps");
+        Report.Target("assignments/s ≥ 500 (PostgreSQL)", postgres ? run.AssignmentsPerSecond >= 500 : null, $"{run.AssignmentsPerSecond:0}/s on {store.Kind}{(postgres ? "" : "; the target is for PostgreSQL")}");
+        var size = settings.Rate >= 500 && settings.Drivers >= 10_000;
+        Report.Target("p99 create→assigned ≤ 100 ms at 500 orders/s offered", size ? p99 <= 100 && run.Latencies.Count == run.Created : null,
+            $"p99 {p99:0.0} ms, {run.Latencies.Count} of {run.Created} assigned, {settings.Rate:0}/s offered, {settings.Drivers} drivers" +
+            (size ? "" : "; the target's size is 500/s and 10,000 drivers"));
+        Report.Target("zero double bookings", doubleBookings == 0, $"{doubleBookings}");
     }
 
     private sealed record Settings(int Drivers, int Orders, double Rate, int Concurrency, int SetupConcurrency, TimeSpan Timeout, int Seed);

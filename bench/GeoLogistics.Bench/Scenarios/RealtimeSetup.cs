@@ -25,7 +25,7 @@ internal static class RealtimeSetup
                 clients[i] = client;
                 await client.SubscribeAsync(topic, token2);
                 var n = Interlocked.Increment(ref done);
-                if (n % Math.Max(1, count / 5) == 0)
+                if (count >= 100 && n % Math.Max(1, count / 5) == 0)
                 {
                     Console.WriteLine($"   {n} sockets subscribed to {topic} after {watch.Elapsed.TotalSeconds:0.0} s");
                 }

@@ -1,0 +1,354 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.WebSockets;
+using GeoLogistics.Bench.Harness;
+
+namespace GeoLogistics.Bench.Scenarios;
+
+/// <summary>
+/// A live-path run: <see cref="Subscribers"/> sockets subscribed to <c>orders</c>, held idle for a settle, then
+/// <see cref="Orders"/> orders created at <see cref="Rate"/> per second with at most <see cref="Concurrency"/> in flight
+/// (none for an idle run).
+/// </summary>
+internal sealed record LoadShape(int Subscribers, int Orders, double Rate, int Concurrency, int OpenConcurrency, TimeSpan Settle, TimeSpan Wait);
+
+/// <summary>What one side (our server or the broadcaster) did under a <see cref="LoadShape"/>.</summary>
+internal sealed class LiveResult
+{
+    public required string Side { get; init; }
+    public required LoadShape Shape { get; init; }
+    public TimeSpan OpenTook { get; init; }
+    public int StillOpen { get; init; }
+    public long? RssBeforeKiB { get; init; }
+    public long? RssIdleKiB { get; init; }
+    public double OpenCpu { get; init; }
+    public string? SocketStats { get; init; }
+    public int? MessageBytes { get; set; }
+
+    public int Created { get; set; }
+    public double AchievedRate { get; set; }
+    public string Failures { get; set; } = "";
+    public long Expected { get; set; }
+    public List<double> Each { get; set; } = [];
+    public List<double> Complete { get; set; } = [];
+    public List<double> Post { get; set; } = [];
+    public List<double> PerEventRate { get; set; } = [];
+    public double BurstSeconds { get; set; }
+    public long OtherMessages { get; set; }
+    public int ClosedByTarget { get; set; }
+    public double Cpu { get; set; }
+    public double? DatabaseCpu { get; set; }
+    public double MeasuredSeconds { get; set; }
+    public double BenchCpu { get; set; }
+    public double MachineBusy { get; set; }
+    public long? RssEndKiB { get; set; }
+    public long? PeakKiB { get; set; }
+    public int Warnings { get; set; }
+    public int Errors { get; set; }
+
+    /// <summary>(VmRSS with the sockets − VmRSS before them) ÷ sockets, in KiB.</summary>
+    public double? IdleKiBPerConnection =>
+        RssBeforeKiB is { } before && RssIdleKiB is { } idle ? (double)(idle - before) / Shape.Subscribers : null;
+
+    public double P99 => Stats.Percentile(Each, 99);
+
+    public bool AllDelivered => Each.Count == Expected;
+}
+
+internal static class LiveLoad
+{
+    public static BenchOption Settle(string seconds) => new("settle", "seconds to wait before each VmRSS reading (before and after opening the sockets)", seconds);
+
+    public static readonly BenchOption DispatchWhen = new("dispatch-when",
+        "the orders' dispatchWhen on our server: ready (not dispatched: order.created is the only message per order) or created (dispatched; with no drivers, order.dispatch_failed follows)",
+        "ready");
+
+    /// <summary>
+    /// Runs each side <c>--only</c> asks for, one after the other, each its own process with its own sockets: our server
+    /// first, so that the broadcaster then sends our server's own <c>order.created</c> (same bytes, new order id).
+    /// </summary>
+    public static async Task<List<LiveResult>> RunSidesAsync(BenchArgs args, LoadShape shape, string dispatchWhen, CancellationToken ct)
+    {
+        EnsureFileLimit(shape.Subscribers);
+        var results = new List<LiveResult>();
+        string? sample = null;
+        foreach (var side in LiveTarget.Sides(args))
+        {
+            Console.WriteLine();
+            await using var target = side == "server"
+                ? await LiveTarget.StartServerAsync(args, dispatchWhen, ct)
+                : await LiveTarget.StartBroadcasterAsync(args, sample, ct);
+            var result = await RunAsync(target, shape, ct);
+            results.Add(result);
+            if (shape.Orders > 0 && sample is null && await target.FirstOrderCreatedAsync(ct) is { } first)
+            {
+                sample = first;
+                result.MessageBytes = System.Text.Encoding.UTF8.GetByteCount(first);
+            }
+        }
+        return results;
+    }
+
+    private static void EnsureFileLimit(int sockets)
+    {
+        if (ProcFs.OpenFileLimit() is { } limit && sockets + 200 > limit)
+        {
+            throw new BenchException(
+                $"{sockets} sockets need about {sockets + 200} open files in the bench (and as many in the server), but `ulimit -n` is {limit}: raise it, or open fewer.");
+        }
+    }
+
+    private static async Task<LiveResult> RunAsync(LiveTarget target, LoadShape shape, CancellationToken ct)
+    {
+        var n = shape.Subscribers;
+        var process = target.Process;
+
+        // Warm the WebSocket path once, so its first-use cost is not counted per connection.
+        var (warm, _) = await RealtimeSetup.OpenAsync(process.Address, target.SocketToken, Math.Min(10, n), "orders", 10, ct);
+        RealtimeSetup.Close(warm);
+        await Task.Delay(shape.Settle, ct);
+        var rssBefore = process.ResidentKiB();
+        var cpuBeforeOpen = process.ReadUsage().CpuSeconds ?? double.NaN;
+        Console.WriteLine($"== {process.Name}: opening {n} sockets on orders ({shape.OpenConcurrency} handshakes in flight), VmRSS before {rssBefore} KiB");
+        var (clients, took) = await RealtimeSetup.OpenAsync(process.Address, target.SocketToken, n, "orders", shape.OpenConcurrency, ct);
+        try
+        {
+            // Each subscriber's loop is sequential: its own list needs no lock.
+            var receipts = new List<(Guid OrderId, long At)>[n];
+            var others = new long[n];
+            var delivered = new long[1];
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var loops = new List<Task<WebSocketCloseStatus?>>(n);
+            for (var i = 0; i < n; i++)
+            {
+                var mine = receipts[i] = new List<(Guid, long)>(shape.Orders);
+                var index = i;
+                loops.Add(clients[i].RunAsync((message, at) =>
+                {
+                    if (message.Type == "order.created" && Guid.TryParse(message.OrderId, out var id))
+                    {
+                        mine.Add((id, at));
+                        Interlocked.Increment(ref delivered[0]);
+                    }
+                    else
+                    {
+                        others[index]++;
+                    }
+                }, stop.Token));
+            }
+            await Task.Delay(shape.Settle, ct);
+            process.EnsureRunning();
+            var result = new LiveResult
+            {
+                Side = process.Name,
+                Shape = shape,
+                OpenTook = took,
+                StillOpen = clients.Count(c => c.State == WebSocketState.Open),
+                RssBeforeKiB = rssBefore,
+                RssIdleKiB = process.ResidentKiB(),
+                OpenCpu = (process.ReadUsage().CpuSeconds ?? double.NaN) - cpuBeforeOpen,
+                SocketStats = await target.SocketStatsAsync(ct),
+                MessageBytes = target.MessageBytes,
+            };
+            Console.WriteLine($"   {result.StillOpen} open after the settle, VmRSS {result.RssIdleKiB} KiB");
+            var load = shape.Orders > 0 ? await LoadAsync(target, shape, result, delivered, ct) : default;
+            await stop.CancelAsync();
+            var closes = await Task.WhenAll(loops);
+            if (load.Posts is not null)
+            {
+                Analyse(result, load.Posts, load.Start, load.End, receipts);
+            }
+            result.ClosedByTarget = closes.Count(c => c is not null);
+            result.OtherMessages = others.Sum();
+            var usage = process.ReadUsage();
+            result.PeakKiB = usage.PeakWorkingSetKiB;
+            (result.Warnings, result.Errors, _) = process.LogSummary;
+            return result;
+        }
+        finally
+        {
+            RealtimeSetup.Close(clients);
+        }
+    }
+
+    /// <summary>Creates the orders on schedule and waits for their deliveries; returns what was posted, and when the phase began and ended.</summary>
+    private static async Task<(Posted[] Posts, long Start, long End)> LoadAsync(
+        LiveTarget target, LoadShape shape, LiveResult result, long[] delivered, CancellationToken ct)
+    {
+        var m = shape.Orders;
+        var process = target.Process;
+        Console.WriteLine($"== {process.Name}: {m} orders at {shape.Rate:0.#}/s, at most {shape.Concurrency} in flight");
+        var posts = new Posted[m];
+        using var gate = new SemaphoreSlim(shape.Concurrency);
+        var random = new Random(1);
+        var bodies = Enumerable.Range(0, m).Select(_ => RealtimeSetup.Order(random)).ToArray();
+        var tasks = new List<Task>(m);
+
+        async Task PostAsync(int i)
+        {
+            try
+            {
+                posts[i] = await target.CreateOrderAsync(bodies[i], ct);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+
+        var cpuBefore = process.ReadUsage().CpuSeconds ?? double.NaN;
+        var databaseBefore = target.DatabaseCpuSeconds();
+        var benchBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var machineBefore = MachineCpu.Read();
+        var start = Stopwatch.GetTimestamp();
+        var interval = Stopwatch.Frequency / shape.Rate;
+        for (var i = 0; i < m; i++)
+        {
+            var due = start + (long)(i * interval);
+            if (due - Stopwatch.GetTimestamp() is var wait and > 0)
+            {
+                await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency), ct);
+            }
+            await gate.WaitAsync(ct);
+            tasks.Add(PostAsync(i));
+        }
+        await Task.WhenAll(tasks);
+        var lastPost = posts.Max(p => p.SentAt);
+        result.AchievedRate = m > 1 ? (m - 1) / ProcStatus.Ms(start, lastPost) * 1000 : double.NaN;
+        result.Created = posts.Count(p => p.OrderId is not null);
+        result.Failures = string.Join(", ", posts.Where(p => p.OrderId is null).GroupBy(p => p.Status)
+            .Select(g => $"{g.Count()} × {(g.Key < 0 ? "connection error" : g.Key.ToString(CultureInfo.InvariantCulture))}"));
+        result.Expected = (long)result.Created * shape.Subscribers;
+        var waiting = Stopwatch.StartNew();
+        while (Interlocked.Read(ref delivered[0]) < result.Expected && waiting.Elapsed < shape.Wait)
+        {
+            process.EnsureRunning();
+            await Task.Delay(20, ct);
+        }
+        var end = Stopwatch.GetTimestamp();
+        result.Cpu = (process.ReadUsage().CpuSeconds ?? double.NaN) - cpuBefore;
+        result.DatabaseCpu = target.DatabaseCpuSeconds() - databaseBefore;
+        result.BenchCpu = (Process.GetCurrentProcess().TotalProcessorTime - benchBefore).TotalSeconds;
+        result.MachineBusy = MachineCpu.BusyShare(machineBefore, MachineCpu.Read());
+        result.MeasuredSeconds = ProcStatus.Ms(start, end) / 1000;
+        result.RssEndKiB = process.ResidentKiB();
+        return (posts, start, end);
+    }
+
+    /// <summary>Latencies and rates from the receipts, once the receive loops have stopped; receipts after the end are not counted.</summary>
+    private static void Analyse(LiveResult result, Posted[] posts, long start, long end, List<(Guid OrderId, long At)>[] receipts)
+    {
+        var m = posts.Length;
+        var index = new Dictionary<Guid, int>(m);
+        for (var i = 0; i < m; i++)
+        {
+            if (posts[i].OrderId is { } id)
+            {
+                index[id] = i;
+            }
+        }
+        var lastAt = new long[m];
+        var reached = new int[m];
+        var each = new List<double>((int)Math.Min(result.Expected, int.MaxValue));
+        var lastReceipt = start;
+        foreach (var list in receipts)
+        {
+            foreach (var (id, at) in list)
+            {
+                if (index.TryGetValue(id, out var i) && at <= end)
+                {
+                    lastAt[i] = Math.Max(lastAt[i], at);
+                    reached[i]++;
+                    each.Add(ProcStatus.Ms(posts[i].SentAt, at));
+                    lastReceipt = Math.Max(lastReceipt, at);
+                }
+            }
+        }
+        each.Sort();
+        result.Each = each;
+        var accepted = Enumerable.Range(0, m).Where(i => posts[i].OrderId is not null).ToList();
+        result.Complete = RealtimeSetup.Sorted(accepted.Where(i => reached[i] == result.Shape.Subscribers).Select(i => ProcStatus.Ms(posts[i].SentAt, lastAt[i])));
+        // Per event: subscribers reached ÷ (last receipt − POST sent): the fan-out rate of one event on its own.
+        result.PerEventRate = RealtimeSetup.Sorted(accepted.Where(i => reached[i] > 0)
+            .Select(i => reached[i] / (ProcStatus.Ms(posts[i].SentAt, lastAt[i]) / 1000)));
+        result.Post = RealtimeSetup.Sorted(accepted.Select(i => ProcStatus.Ms(posts[i].SentAt, posts[i].AnsweredAt)));
+        result.BurstSeconds = ProcStatus.Ms(start, lastReceipt) / 1000;
+    }
+
+    /// <summary>Every figure of each side in a column, and our server ÷ the broadcaster where both ran.</summary>
+    public static void Print(string title, IReadOnlyList<LiveResult> results)
+    {
+        var server = results.FirstOrDefault(r => r.Side == "server");
+        var broadcaster = results.FirstOrDefault(r => r.Side == "broadcaster");
+        var both = server is not null && broadcaster is not null;
+        var table = both ? new Table("figure", "server", "broadcaster", "server ÷ broadcaster") : new Table("figure", results[0].Side);
+        var shape = results[0].Shape;
+
+        void Row(string figure, Func<LiveResult, string> value, Func<LiveResult, double>? ratioOf = null)
+        {
+            var cells = new List<string> { figure };
+            cells.AddRange(results.Select(value));
+            if (both && ratioOf is not null)
+            {
+                var ratio = ratioOf(server!) / ratioOf(broadcaster!);
+                cells.Add(double.IsFinite(ratio) ? $"{ratio:0.00}×" : "n/a");
+            }
+            table.Add([.. cells]);
+        }
+
+        static string Kib(long? kib) => kib is { } k ? $"{k:N0} KiB" : "n/a";
+
+        Row("sockets on orders", r => $"{shape.Subscribers} ({r.StillOpen} open after the settle)");
+        Row("open time (incl. subscribe)", r => $"{r.OpenTook.TotalSeconds:0.0} s ({shape.Subscribers / r.OpenTook.TotalSeconds:0}/s)");
+        Row("VmRSS before → with the sockets", r => $"{Kib(r.RssBeforeKiB)} → {Kib(r.RssIdleKiB)}");
+        Row("idle memory per connection", r => r.IdleKiBPerConnection is { } kib ? $"{kib:0.00} KiB" : "n/a", r => r.IdleKiBPerConnection ?? double.NaN);
+        Row("CPU opening + settle", r => $"{r.OpenCpu:0.0} s", r => r.OpenCpu);
+        if (shape.Orders > 0)
+        {
+            Row("order.created message size", r => r.MessageBytes is { } b ? $"{b} bytes" : "n/a");
+            Row("orders accepted", r => $"{r.Created} of {shape.Orders}{(r.Failures.Length > 0 ? $" (failed: {r.Failures})" : "")}");
+            Row("order rate", r => $"target {shape.Rate:0.#}/s, achieved {r.AchievedRate:0.#}/s");
+            Row("messages delivered", r => $"{r.Each.Count} of {r.Expected}{(r.AllDelivered ? " (all)" : $" ({r.Expected - r.Each.Count} missing)")}");
+            Row("other messages received", r => $"{r.OtherMessages}");
+            Row("sockets closed by the target", r => $"{r.ClosedByTarget}");
+            Row("POST sent → received p50/p95/p99/max", r => Stats.Latencies(r.Each));
+            Row("p99 POST sent → received", r => $"{r.P99:0.0} ms", r => r.P99);
+            Row("POST sent → every subscriber p50/p95/p99/max", r => Stats.Latencies(r.Complete) + $" ({r.Complete.Count} of {r.Created} orders)");
+            Row("POST answered p50/p95/p99/max", r => Stats.Latencies(r.Post));
+            Row("per-event fan-out p50 / min", r => r.PerEventRate.Count == 0 ? "n/a" : $"{Stats.Percentile(r.PerEventRate, 50):N0} / {r.PerEventRate[0]:N0} messages/s");
+            Row("messages/s, first POST → last receipt", r => $"{r.Each.Count / r.BurstSeconds:N0} ({r.BurstSeconds:0.00} s)");
+            Row("target CPU in measured phase", r => $"{r.Cpu:0.0} s in {r.MeasuredSeconds:0.0} s ({r.Cpu / r.MeasuredSeconds:0.00} cores)", r => r.Cpu);
+            if (results.Any(r => r.DatabaseCpu is not null))
+            {
+                Row("PostgreSQL CPU in measured phase", r => r.DatabaseCpu is { } db ? $"{db:0.0} s" : "none (no store)");
+            }
+            Row("bench CPU; machine busy", r => $"{r.BenchCpu / r.MeasuredSeconds:0.00} cores; {r.MachineBusy:P0} of {Environment.ProcessorCount} cores");
+            Row("VmRSS at the end; peak (VmHWM)", r => $"{Kib(r.RssEndKiB)}; {Kib(r.PeakKiB)}");
+        }
+        else
+        {
+            Row("peak (VmHWM)", r => Kib(r.PeakKiB));
+        }
+        Row("log", r => $"{r.Warnings} warnings, {r.Errors} errors");
+        Console.WriteLine();
+        Console.WriteLine($"== {title}");
+        table.Print();
+        if (shape.Orders == 0 && server?.SocketStats is { } stats)
+        {
+            Console.WriteLine($"server /api/ws/stats with the sockets open: {stats}");
+        }
+        Console.WriteLine($"load average now: {LoadAverage()} (above 0, something else shared the {Environment.ProcessorCount} cores)");
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "n/a";
+        }
+    }
+}
