@@ -9,6 +9,7 @@ using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Realtime;
+using GeoLogistics.Server.Realtime.Json;
 using GeoLogistics.Server.Redis;
 using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Tracking;
@@ -77,6 +78,7 @@ app.UseAuthentication();
 app.UseBrowserSessionOriginCheck();
 app.UseAuthorization();
 app.UseRateLimiter();
+app.UseCorkedUpgrades();
 app.UseWebSockets();
 
 app.MapAuth();

@@ -75,7 +75,7 @@ public static class RealtimeApi
             KeepAliveInterval = options.Value.KeepAliveInterval,
             KeepAliveTimeout = options.Value.IdleTimeout,
         });
-        var json = new JsonSocket(socket, caller, expires, hub, http.RequestAborted);
+        var json = new JsonSocket(socket, CorkedUpgrade.StreamOf(http), caller, expires, hub, http.RequestAborted);
         hub.Add(json.Session);
         try
         {

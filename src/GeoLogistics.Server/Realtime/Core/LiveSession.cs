@@ -26,8 +26,11 @@ public readonly record struct SessionClose(CloseReason Reason, string Text)
 /// <summary>What a protocol adapter gives its session: a way to write one message, and to end.</summary>
 public interface ISessionTransport
 {
-    /// <summary>Writes one message; one call at a time. Throws when the connection is gone.</summary>
+    /// <summary>Writes one message; one call at a time. It may hold it until <see cref="FlushAsync"/>. Throws when the connection is gone.</summary>
     ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken ct);
+
+    /// <summary>Puts what <see cref="SendAsync"/> held on the network: the session calls it once its outbox is empty.</summary>
+    ValueTask FlushAsync();
 
     /// <summary>Ends the connection, saying why; called once, after the last send.</summary>
     ValueTask CloseAsync(SessionClose close);
@@ -37,7 +40,7 @@ public interface ISessionTransport
 /// One client of the live core, whatever its protocol: who it is, its subscriptions, its outbox (bounded, with the
 /// newest position per driver merged), the switch from replay to live, and why it ended. Nothing runs for a session
 /// while nothing moves: a message offered schedules one sender on the thread pool, which writes until the outbox is
-/// empty and stops. Subscriptions change only inside <see cref="LiveHub.InStep"/>, so durable fan-out (which runs
+/// empty, hands the transport the lot to put on the network at once, and stops. Subscriptions change only inside <see cref="LiveHub.InStep"/>, so durable fan-out (which runs
 /// there too) sees a consistent set; volatile fan-out reads a copy that is replaced, never changed.
 /// </summary>
 public sealed class LiveSession : IThreadPoolWorkItem
@@ -262,6 +265,8 @@ public sealed class LiveSession : IThreadPoolWorkItem
                 {
                     break;
                 }
+                // The outbox is empty: what the transport held goes out in one write.
+                await transport.FlushAsync();
                 // Look once more after standing down: whatever comes later schedules a sender again.
                 Volatile.Write(ref sending, 0);
                 if ((IsEmpty() && !IsClosing) || Interlocked.Exchange(ref sending, 1) == 1)

@@ -16,19 +16,27 @@ public sealed class JsonSocket : ISessionTransport
     private static readonly TimeSpan CloseAnswerWait = TimeSpan.FromSeconds(10);
 
     private readonly WebSocket socket;
+    private readonly CorkableStream? stream;
     private readonly RealtimeOptions options;
 
-    public JsonSocket(WebSocket socket, Caller caller, DateTimeOffset tokenExpires, LiveHub hub, CancellationToken aborted)
+    /// <param name="stream">The socket's corkable stream (<see cref="CorkedUpgrade"/>), so a burst leaves in one write; null writes each message through.</param>
+    public JsonSocket(WebSocket socket, CorkableStream? stream, Caller caller, DateTimeOffset tokenExpires, LiveHub hub, CancellationToken aborted)
     {
         this.socket = socket;
+        this.stream = stream;
         options = hub.Options;
         Session = new LiveSession(this, caller, tokenExpires, hub, "json", aborted);
     }
 
     public LiveSession Session { get; }
 
-    public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken ct) =>
-        socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, ct);
+    public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken ct)
+    {
+        stream?.Cork();
+        return socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, ct);
+    }
+
+    public ValueTask FlushAsync() => stream?.UncorkAsync() ?? ValueTask.CompletedTask;
 
     public static WebSocketCloseStatus StatusOf(CloseReason reason) => reason switch
     {
@@ -49,6 +57,10 @@ public sealed class JsonSocket : ISessionTransport
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             try
             {
+                if (stream is not null)
+                {
+                    await stream.UncorkAsync(timeout.Token);
+                }
                 await socket.CloseOutputAsync(StatusOf(close.Reason), close.Text, timeout.Token);
             }
             catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
