@@ -472,14 +472,26 @@ public sealed class LiveSession : IThreadPoolWorkItem
         return !IsClosing;
     }
 
-    /// <summary>Queues a replayed message, waiting for room: a replay goes at the pace the client reads.</summary>
-    public async ValueTask<bool> SendReplayedAsync(ReadOnlyMemory<byte> message)
+    /// <summary>
+    /// Queues a replayed page at once, so the sender writes it in a run (and the transport in few writes). The replay
+    /// waited for the client to read the previous page down before reading this one (<see cref="BeforeReplayPageAsync"/>),
+    /// and a page is at most half the outbox, so the bound holds without counting each message against it.
+    /// </summary>
+    public bool SendReplayed(IReadOnlyList<ReadOnlyMemory<byte>> page)
     {
-        if (QueuedCount() >= hub.Options.OutboundQueueLimit && !await WaitUntilQueuedAtMostAsync(hub.Options.OutboundQueueLimit / 2))
+        lock (gate)
         {
-            return false;
+            if (IsClosing)
+            {
+                return false;
+            }
+            foreach (var message in page)
+            {
+                outbox.Enqueue(message);
+            }
         }
-        return Send(message);
+        Schedule();
+        return true;
     }
 
     /// <summary>

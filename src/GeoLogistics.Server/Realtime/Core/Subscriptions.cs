@@ -116,7 +116,9 @@ public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScop
         var decode = request.Filters.Statuses.Count > 0 || request.Filters.Kind is not null;
         var sent = 0;
         var cursor = after;
-        var pageSize = hub.Options.ReplayPageSize;
+        // At most half the outbox, so a page and what the client has not yet read of the one before always fit.
+        var pageSize = Math.Min(hub.Options.ReplayPageSize, hub.Options.OutboundQueueLimit / 2);
+        var wire = new List<ReadOnlyMemory<byte>>(pageSize);
         while (cursor < head && await session.BeforeReplayPageAsync(pageSize / 2))
         {
             var from = cursor;
@@ -125,14 +127,20 @@ public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScop
             {
                 break;
             }
+            wire.Clear();
             foreach (var record in page)
             {
                 var message = LiveMessage.Of(CommittedEvent.Decode(record, decode));
-                if (request.Filters.Match(message) && await session.SendReplayedAsync(message.Utf8))
+                if (request.Filters.Match(message))
                 {
-                    sent++;
+                    wire.Add(message.Utf8);
                 }
             }
+            if (!session.SendReplayed(wire))
+            {
+                break;
+            }
+            sent += wire.Count;
             cursor = page[^1].Seq!.Value;
         }
         hub.CountReplayed(sent);
