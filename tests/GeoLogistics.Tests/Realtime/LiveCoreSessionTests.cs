@@ -34,10 +34,7 @@ public class LiveCoreSessionTests
         // Committed while the replay reads the store: held, not written ahead of the replay.
         hub.OfferCommitted([OrderEvent(6), OrderEvent(7)]);
         hub.OfferCommitted([OrderEvent(8)]);
-        foreach (var seq in Enumerable.Range(1, (int)head))
-        {
-            Assert.True(await session.SendReplayedAsync(Utf8(Name(seq))));
-        }
+        Assert.True(session.SendReplayed([.. Enumerable.Range(1, (int)head).Select(seq => Utf8(Name(seq)))]));
         var beforeLive = await transport.WaitUntilAsync(sent => sent.Count == head);
         await session.GoLiveAsync("s1", head, Utf8("subscribed s1"));
         hub.OfferCommitted([OrderEvent(9), OrderEvent(10)]);
@@ -86,10 +83,7 @@ public class LiveCoreSessionTests
 
             var head = session.AddReplaying("s1", Orders, Filters.None);
             // The replay: what the store holds up to head (every event offered is in the store).
-            for (var seq = 1; seq <= head; seq++)
-            {
-                Assert.True(await session.SendReplayedAsync(Utf8(Name(seq))));
-            }
+            Assert.True(session.SendReplayed([.. Enumerable.Range(1, (int)head).Select(seq => Utf8(Name((int)seq)))]));
             await session.GoLiveAsync("s1", head, Utf8("subscribed s1"));
             Volatile.Write(ref live.Value, true);
             var last = await feed;
@@ -219,7 +213,7 @@ public class LiveCoreSessionTests
         var sentAfterClose = session.Send(Utf8("late message"));
         session.OfferPosition(Guid.NewGuid(), Utf8("late offered position"), replace: true);
         var head = session.AddReplaying("s3", Orders, Filters.None);
-        Assert.False(await session.SendReplayedAsync(Utf8("late replay")));
+        Assert.False(session.SendReplayed([Utf8("late replay")]));
         await session.GoLiveAsync("s3", head, Utf8("subscribed s3"));
 
         Assert.False(ended.IsCompleted, "the write in progress has not returned: the transport is not closed under it");

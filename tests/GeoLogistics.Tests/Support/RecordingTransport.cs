@@ -106,6 +106,17 @@ public sealed class RecordingTransport : ISessionTransport
         Record(() => sent.Add(Encoding.UTF8.GetString(message.Span)));
     }
 
+    /// <summary>Times the session handed over what it had written (its outbox ran empty).</summary>
+    public int Flushes => Volatile.Read(ref flushes);
+
+    private int flushes;
+
+    public ValueTask FlushAsync()
+    {
+        Interlocked.Increment(ref flushes);
+        return ValueTask.CompletedTask;
+    }
+
     public ValueTask CloseAsync(SessionClose close)
     {
         Record(() => closes.Add(close));

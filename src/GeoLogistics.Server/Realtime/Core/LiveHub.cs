@@ -190,7 +190,7 @@ public sealed class LiveHub : ILivePublisher
                     sessionsOf.Remove(session.UserId);
                 }
             }
-            foreach (var route in routesOf.GetValueOrDefault(session) ?? [])
+            foreach (var route in routesOf.GetValueOrDefault(session)?.Distinct() ?? [])
             {
                 Unfile(session, route);
             }
@@ -205,14 +205,19 @@ public sealed class LiveHub : ILivePublisher
         {
             return;
         }
-        (CollectionsMarshal.GetValueRefOrAddDefault(routesOf, session, out _) ??= []).Add(route);
-        routes[route] = [.. routes.GetValueOrDefault(route) ?? [], session];
+        var filedUnder = CollectionsMarshal.GetValueRefOrAddDefault(routesOf, session, out _) ??= [];
+        // Two subscriptions on one route (orders with two filters) file the session once: it is offered a message once.
+        if (!filedUnder.Contains(route))
+        {
+            routes[route] = [.. routes.GetValueOrDefault(route) ?? [], session];
+        }
+        filedUnder.Add(route);
     }
 
     /// <summary>Takes one subscription of <paramref name="session"/> off <paramref name="route"/>. Inside <see cref="InStep"/>.</summary>
     internal void RemoveRoute(LiveSession session, Route route)
     {
-        if (routesOf.GetValueOrDefault(session)?.Remove(route) == true)
+        if (routesOf.GetValueOrDefault(session) is { } filedUnder && filedUnder.Remove(route) && !filedUnder.Contains(route))
         {
             Unfile(session, route);
         }
@@ -320,7 +325,7 @@ public sealed class LiveHub : ILivePublisher
         }
         if (!several)
         {
-            // The common case (every dashboard on one route): no session can be met twice.
+            // The common case (every dashboard on one route): a session is filed under a route once, so it is met once.
             foreach (var session in only)
             {
                 session.Offer(message);

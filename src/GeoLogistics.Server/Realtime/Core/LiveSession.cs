@@ -17,7 +17,7 @@ public enum CloseReason
     Unauthorized,
 }
 
-public readonly record struct SessionClose(CloseReason Reason, string Text)
+public sealed record SessionClose(CloseReason Reason, string Text)
 {
     public static readonly SessionClose Bye = new(CloseReason.Normal, "bye");
     public static readonly SessionClose SlowConsumer = new(CloseReason.SlowConsumer, "slow consumer: resume with since");
@@ -54,8 +54,8 @@ public sealed class LiveSession : IThreadPoolWorkItem
     private readonly Outbox outbox = new();
     // 1 while a sender is scheduled or writing.
     private int sending;
+    // Set once, by the first Close: the reason and the closing flag in one write, so a sender never sees one without the other.
     private SessionClose? closeWith;
-    private int closing;
     private TaskCompletionSource? closed;
     private bool ended;
     // A replay waiting for the client to read its outbox down to a depth: the sender (or closing) completes it.
@@ -100,7 +100,7 @@ public sealed class LiveSession : IThreadPoolWorkItem
     /// <summary>Messages written to the transport.</summary>
     public long Sent => Volatile.Read(ref sent);
 
-    public bool IsClosing => Volatile.Read(ref closing) == 1;
+    public bool IsClosing => Volatile.Read(ref closeWith) is not null;
 
     public int QueueDepth
     {
@@ -312,11 +312,10 @@ public sealed class LiveSession : IThreadPoolWorkItem
     /// <summary>Ends the session with a reason; what is queued is dropped. The first reason given wins.</summary>
     public void Close(SessionClose close)
     {
-        if (Interlocked.Exchange(ref closing, 1) == 1)
+        if (Interlocked.CompareExchange(ref closeWith, close, null) is not null)
         {
             return;
         }
-        closeWith = close;
         if (close.Reason == CloseReason.SlowConsumer)
         {
             hub.CountDropped();
@@ -335,7 +334,7 @@ public sealed class LiveSession : IThreadPoolWorkItem
     {
         try
         {
-            await transport.CloseAsync(closeWith ?? SessionClose.Bye);
+            await transport.CloseAsync(Volatile.Read(ref closeWith) ?? SessionClose.Bye);
         }
         finally
         {
