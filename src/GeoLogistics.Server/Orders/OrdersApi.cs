@@ -174,7 +174,7 @@ public static class OrdersApi
             return Problems.Invalid("limit", $"limit must be between 1 and {options.Value.MaxPageSize}.");
         }
         // One read transaction: counts and cards agree with each other, so events after it apply exactly once by version.
-        await using var tx = await db.Database.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        await using var tx = await db.BeginReadAsync(ct);
         var visible = db.Orders.AsNoTracking().VisibleTo(caller);
         var counts = await visible.GroupBy(o => o.Status)
             .Select(g => new { Status = g.Key, Count = g.Count() })
