@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Globalization;
 using System.Text;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Drivers;
@@ -80,29 +81,42 @@ public sealed class Booking(AppDb db, EventLog log, TimeProvider clock)
         RETURNING *;
         """;
 
-    /// <summary>As <see cref="Driver.Book"/>, while free at the version read.</summary>
-    private const string BookDriver = $"""
-        UPDATE "Drivers" SET "Status" = '{Busy}', "CurrentOrderId" = @order, "Version" = "Version" + 1, "UpdatedAt" = @now
-        WHERE "Id" = @driver AND "Version" = @driverVersion AND "Status" = '{Available}' AND "CurrentOrderId" IS NULL
-        RETURNING *;
-        """;
-
     /// <summary>"Dispatchable" in SQL, from the same rule as <see cref="OrderLifecycle.IsDispatchable"/>.</summary>
     private static readonly string Dispatchable = "(" + string.Join(" OR ", Enum.GetValues<DispatchWhen>().Select(when =>
         $"(\"Status\" = '{OrderLifecycle.DispatchableStatus(when)}' AND \"DispatchWhen\" = '{when}')")) + ")";
 
-    private static readonly string AssignDispatchable = AssignOrder(Dispatchable);
+    private static readonly Statements WhileDispatchable = new(Dispatchable);
 
-    private static readonly string AssignAtVersion = AssignOrder("\"Version\" = @orderVersion");
+    private static readonly Statements AtVersionRead = new("\"Version\" = @orderVersion");
 
-    /// <summary>As <see cref="OrderLifecycle.Apply"/> to ASSIGNED (on a reassign the status stays), once the driver is on it.</summary>
-    private static string AssignOrder(string condition) => $"""
-        UPDATE "Orders" SET "Status" = '{Assigned}', "DriverId" = @driver, "DispatchFailure" = NULL,
-            "Version" = "Version" + 1, "UpdatedAt" = @now, "AssignedAt" = @now
-        WHERE "Id" = @order AND {condition}
-            AND EXISTS (SELECT 1 FROM "Drivers" WHERE "Id" = @driver AND "CurrentOrderId" = @order)
-        RETURNING *;
-        """;
+    /// <summary>The statements for one way the order must still be as read: dispatchable (dispatch), or at its version (assign).</summary>
+    private sealed class Statements(string orderAsRead)
+    {
+        /// <summary>
+        /// As <see cref="Driver.Book"/>, while free at the version read and while the order is as read: an order that
+        /// another booking took meanwhile takes no driver (and tells itself apart from a lost driver, see <see cref="OrderStillAsRead"/>).
+        /// </summary>
+        public string BookDriver { get; } = $"""
+            UPDATE "Drivers" SET "Status" = '{Busy}', "CurrentOrderId" = @order, "Version" = "Version" + 1, "UpdatedAt" = @now
+            WHERE "Id" = @driver AND "Version" = @driverVersion AND "Status" = '{Available}' AND "CurrentOrderId" IS NULL
+                AND EXISTS (SELECT 1 FROM "Orders" WHERE "Id" = @order AND {orderAsRead})
+            RETURNING *;
+            """;
+
+        /// <summary>As <see cref="OrderLifecycle.Apply"/> to ASSIGNED (on a reassign the status stays), once the driver is on it.</summary>
+        public string AssignOrder { get; } = $"""
+            UPDATE "Orders" SET "Status" = '{Assigned}', "DriverId" = @driver, "DispatchFailure" = NULL,
+                "Version" = "Version" + 1, "UpdatedAt" = @now, "AssignedAt" = @now
+            WHERE "Id" = @order AND {orderAsRead}
+                AND EXISTS (SELECT 1 FROM "Drivers" WHERE "Id" = @driver AND "CurrentOrderId" = @order)
+            RETURNING *;
+            """;
+
+        /// <summary>Asked only when the driver was not booked: was it the driver (try another) or the order (stop)?</summary>
+        public string OrderStillAsRead { get; } = $"""
+            SELECT COUNT(*) FROM "Orders" WHERE "Id" = @order AND {orderAsRead};
+            """;
+    }
 
     private const string History = $"""
         INSERT INTO "OrderHistory" ("OrderId", "Status", "At", "ActorUserId", "ActorEmail")
@@ -130,10 +144,14 @@ public sealed class Booking(AppDb db, EventLog log, TimeProvider clock)
             // SQLite: BEGIN IMMEDIATE once it is this writer's turn (StoreWriteGate is EF Core's interceptor).
             sqlite = postgres ? null : await db.Database.BeginTransactionAsync(ct);
             var (previous, driver, order) = await MoveAsync(request, now, postgres, sqlite, ct);
-            if (driver is null || order is null || (request.PreviousDriverId is not null && previous is null))
+            if (driver is null)
+            {
+                return new BookingOutcome(await GiveUpAsync(request, postgres, sqlite, ct));
+            }
+            if (order is null || (request.PreviousDriverId is not null && previous is null))
             {
                 await RollbackAsync(postgres, sqlite, ct);
-                return new BookingOutcome(driver is null ? BookingResult.DriverTaken : BookingResult.OrderGone);
+                return new BookingOutcome(BookingResult.OrderGone);
             }
 
             List<EventRecord> events = [log.ForOrder(EventTypes.OrderAssigned, order, request.Actor, ["status", "driverId", "version"])];
@@ -152,9 +170,12 @@ public sealed class Booking(AppDb db, EventLog log, TimeProvider clock)
         }
         catch (DbException e) when (StoreFailures.IsUniqueViolation(e))
         {
-            // Another booking of the driver or of the order got there first; the index refused this one.
+            // A booking not yet committed when this one read got there first, and the index refused this one: on the
+            // drivers' current order, another driver has this order; else (an active order's driver) this driver is taken.
             await RollbackAsync(postgres, sqlite, ct);
-            return new BookingOutcome(BookingResult.DriverTaken);
+            return new BookingOutcome(e.Message.Contains(nameof(Driver.CurrentOrderId), StringComparison.Ordinal)
+                ? BookingResult.OrderGone
+                : BookingResult.DriverTaken);
         }
         catch (Exception) when (postgres)
         {
@@ -180,21 +201,18 @@ public sealed class Booking(AppDb db, EventLog log, TimeProvider clock)
         {
             sql.Append(ReleasePrevious);
         }
-        sql.Append(BookDriver);
-        sql.Append(request.OrderVersion is null ? AssignDispatchable : AssignAtVersion);
+        var statements = StatementsFor(request);
+        sql.Append(statements.BookDriver);
+        sql.Append(statements.AssignOrder);
 
         await using var command = Command(sql.ToString(), sqlite);
-        command.AddParameter<Order>(db, "@order", nameof(Order.Id), request.OrderId);
+        AddOrderParameters(command, request);
         command.AddParameter<Driver>(db, "@driver", nameof(Driver.Id), request.DriverId);
         command.AddParameter<Driver>(db, "@driverVersion", nameof(Driver.Version), request.DriverVersion);
         command.AddParameter<Order>(db, "@now", nameof(Order.UpdatedAt), now);
         if (request.PreviousDriverId is { } previousId)
         {
             command.AddParameter<Driver>(db, "@previous", nameof(Driver.Id), previousId);
-        }
-        if (request.OrderVersion is { } orderVersion)
-        {
-            command.AddParameter<Order>(db, "@orderVersion", nameof(Order.Version), orderVersion);
         }
 
         await using var reader = await command.ExecuteReaderAsync(ct);
@@ -260,6 +278,33 @@ public sealed class Booking(AppDb db, EventLog log, TimeProvider clock)
             }
         }
         return last;
+    }
+
+    private static Statements StatementsFor(BookingRequest request) => request.OrderVersion is null ? WhileDispatchable : AtVersionRead;
+
+    private void AddOrderParameters(DbCommand command, BookingRequest request)
+    {
+        command.AddParameter<Order>(db, "@order", nameof(Order.Id), request.OrderId);
+        if (request.OrderVersion is { } orderVersion)
+        {
+            command.AddParameter<Order>(db, "@orderVersion", nameof(Order.Version), orderVersion);
+        }
+    }
+
+    /// <summary>
+    /// The driver was not booked: rolls back, and tells whether the order is still as read (the driver was lost: try
+    /// another) or not (stop). On PostgreSQL the question travels with the ROLLBACK, so a lost race costs no more.
+    /// </summary>
+    private async Task<BookingResult> GiveUpAsync(BookingRequest request, bool postgres, IDbContextTransaction? sqlite, CancellationToken ct)
+    {
+        await using var command = Command(StatementsFor(request).OrderStillAsRead + (postgres ? "\nROLLBACK;" : ""), sqlite);
+        AddOrderParameters(command, request);
+        var orderAsRead = Convert.ToInt64(await command.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture) > 0;
+        if (sqlite is not null)
+        {
+            await sqlite.RollbackAsync(ct);
+        }
+        return orderAsRead ? BookingResult.DriverTaken : BookingResult.OrderGone;
     }
 
     private DbCommand Command(string sql, IDbContextTransaction? transaction)

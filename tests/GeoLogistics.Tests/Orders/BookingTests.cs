@@ -169,6 +169,29 @@ public class BookingTests
     }
 
     [Fact]
+    public async Task Booking_an_order_another_booking_took_meanwhile_answers_order_gone_so_dispatch_stops_trying_drivers()
+    {
+        await using var app = await TestApp.StartAsync();
+        var near = await app.OnlineDriverAsync("near@demo.test", PickupLat, PickupLng);
+        var other = await app.OnlineDriverAsync("other@demo.test", PickupLat + 0.002, PickupLng);
+        var dispatcher = await app.DispatcherAsync();
+        var order = await CreateOrderAsync(dispatcher);
+        var store = app.Services.GetRequiredService<IDispatchStore>();
+        var read = (await store.FindDispatchableAsync(order.Id, Ct))!;
+        var candidates = await store.FindCandidatesAsync(read, Ct);
+        Assert.Equal([near, other], candidates.Select(c => c.DriverId));
+        Assert.Equal(HttpStatusCode.OK, (await AssignAsync(dispatcher, order.Id, other)).StatusCode);
+
+        // The nearest driver is still free at the version read; the order is not dispatchable any more.
+        var result = await store.TryBookAsync(read, candidates[0], Ct);
+
+        Assert.Equal(BookingResult.OrderGone, result);
+        var untouched = await DriverRowAsync(app, near);
+        Assert.Equal((DriverStatus.Available, (Guid?)null, candidates[0].Version), (untouched.Status, untouched.CurrentOrderId, untouched.Version));
+        Assert.Equal(order.Id, (await DriverRowAsync(app, other)).CurrentOrderId);
+    }
+
+    [Fact]
     public async Task Booking_a_driver_at_a_version_it_no_longer_has_is_refused_and_changes_nothing()
     {
         await using var app = await TestApp.StartAsync();
