@@ -32,7 +32,11 @@ builder.Services.AddSingleton(new DemoMode(demo));
 builder.Services.AddHostedService<StoreInitializer>();
 builder.Services.AddDemo(builder.Configuration);
 builder.Services.AddSingleton(TimeProvider.System);
+
+// Writes with events: the outbox (a change and its events commit together), and the booking of a driver for an
+// order that dispatch and a dispatcher's assign share.
 builder.Services.AddScoped<EventLog>();
+builder.Services.AddScoped<Booking>();
 
 // Redis, when Redis:Configuration is set: the latest driver positions shared between nodes; in readiness too.
 builder.Services.AddRedis(builder.Configuration);

@@ -32,6 +32,12 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
     /// <summary>Set when events were saved in the open transaction: its commit wakes the sequencer.</summary>
     public bool WroteEvents { get; set; }
 
+    /// <summary>On SQLite, why this context holds its turn at the <see cref="StoreWriteGate"/>, if it does.</summary>
+    internal WriteTurn WriteTurn { get; set; }
+
+    /// <summary>The next transaction only reads (<see cref="ReadTransactions.BeginReadAsync"/>): it takes no write turn.</summary>
+    internal bool NextTransactionReadsOnly { get; set; }
+
     protected override void OnModelCreating(ModelBuilder b)
     {
         b.Entity<Tenant>(e =>

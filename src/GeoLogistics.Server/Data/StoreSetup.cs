@@ -17,12 +17,16 @@ public static class StoreSetup
         var postgres = config.GetConnectionString("Postgres");
         if (!string.IsNullOrWhiteSpace(postgres))
         {
+            services.AddSingleton(new StoreWriteGate(serializes: false));
             services.AddDbContextPool<AppDb, PostgresAppDb>((sp, o) => o.UseNpgsql(postgres).QuietFailures().AddInterceptors(sp.GetRequiredService<CommitSignal>()));
         }
         else
         {
             var sqlite = SqliteConnectionString(config.GetConnectionString("Sqlite") ?? DefaultSqlite, env.ContentRootPath);
-            services.AddDbContextPool<AppDb, SqliteAppDb>((sp, o) => o.UseSqlite(sqlite).QuietFailures().AddInterceptors(new SqlitePragmas(), sp.GetRequiredService<CommitSignal>()));
+            // The server's own writers take turns before they ask for the file's write lock (StoreWriteGate).
+            services.AddSingleton(new StoreWriteGate(serializes: true));
+            services.AddDbContextPool<AppDb, SqliteAppDb>((sp, o) => o.UseSqlite(sqlite).QuietFailures()
+                .AddInterceptors(new SqlitePragmas(), sp.GetRequiredService<StoreWriteGate>(), sp.GetRequiredService<CommitSignal>()));
         }
         services.AddHealthChecks().AddDbContextCheck<AppDb>("store", tags: ["ready"]);
         return services;
@@ -66,7 +70,15 @@ public static class StoreSetup
         }
     }
 
-    /// <summary>Per-connection settings: with WAL, NORMAL sync survives a process crash and commits much faster.</summary>
+    /// <summary>
+    /// Per-connection settings: with WAL, NORMAL sync survives a process crash and commits much faster. The busy timeout
+    /// is the connection string's <c>Default Timeout</c> (30 s unless set), the time Microsoft.Data.Sqlite also retries
+    /// a busy statement for: the last resort for another process holding the file's lock, since this server's own
+    /// writers take turns first (StoreWriteGate).
+    /// </summary>
+    public static string SqliteConnectionSettings(SqliteConnection connection) =>
+        $"PRAGMA synchronous=NORMAL; PRAGMA busy_timeout={connection.DefaultTimeout * 1000};";
+
     private sealed class SqlitePragmas : DbConnectionInterceptor
     {
         public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) => Apply(connection);
@@ -80,7 +92,7 @@ public static class StoreSetup
         private static void Apply(DbConnection connection)
         {
             using var command = connection.CreateCommand();
-            command.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;";
+            command.CommandText = SqliteConnectionSettings((SqliteConnection)connection);
             command.ExecuteNonQuery();
         }
     }

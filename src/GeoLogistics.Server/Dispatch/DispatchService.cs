@@ -1,4 +1,5 @@
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Orders;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;

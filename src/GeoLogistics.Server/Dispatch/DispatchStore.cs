@@ -82,38 +82,9 @@ public sealed class DispatchStore(IServiceScopeFactory scopes, IOptions<Dispatch
     public async Task<BookingResult> TryBookAsync(DispatchOrder order, Candidate candidate, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
-        var log = scope.ServiceProvider.GetRequiredService<EventLog>();
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var current = await db.Orders.FirstOrDefaultAsync(o => o.Id == order.Id, ct);
-        if (current is null || !OrderLifecycle.IsDispatchable(current.Status, current.DispatchWhen))
-        {
-            return BookingResult.OrderGone;
-        }
-        var driver = await db.Drivers.FirstOrDefaultAsync(d => d.Id == candidate.DriverId, ct);
-        if (driver is null || driver.Version != candidate.Version || !driver.IsFree)
-        {
-            return BookingResult.DriverTaken;
-        }
-
-        var now = clock.Now();
-        driver.Book(current.Id, now);
-        current.DriverId = driver.Id;
-        current.DispatchFailure = null;
-        OrderLifecycle.Apply(current, OrderStatus.Assigned, Actor.System, now);
-        try
-        {
-            // Both rows carry their version: if either changed since it was read, nothing is written.
-            await log.SaveAsync(
-                [log.ForOrder(EventTypes.OrderAssigned, current, Actor.System, ["status", "driverId", "version"]), log.ForDriver(driver, Actor.System)],
-                ct);
-            await tx.CommitAsync(ct);
-            return BookingResult.Booked;
-        }
-        catch (DbUpdateException e) when (e is DbUpdateConcurrencyException || StoreFailures.IsUniqueViolation(e))
-        {
-            return BookingResult.DriverTaken;
-        }
+        var booking = scope.ServiceProvider.GetRequiredService<Booking>();
+        var outcome = await booking.TryBookAsync(BookingRequest.ForDispatch(order.Id, candidate.DriverId, candidate.Version), ct);
+        return outcome.Result;
     }
 
     public async Task RecordFailureAsync(Guid orderId, string reason, CancellationToken ct)

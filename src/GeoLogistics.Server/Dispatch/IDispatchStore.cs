@@ -1,3 +1,5 @@
+using GeoLogistics.Server.Orders;
+
 namespace GeoLogistics.Server.Dispatch;
 
 /// <summary>An order as dispatch needs it: where, and for whom.</summary>
@@ -8,15 +10,6 @@ public sealed record QueuedOrder(Guid Id, int Priority, DateTimeOffset CreatedAt
 
 /// <summary>A free driver at the version it was read, and how far from the pickup.</summary>
 public sealed record Candidate(Guid DriverId, int Version, double DistanceKm);
-
-public enum BookingResult
-{
-    Booked,
-    /// <summary>The driver is no longer free at the version read: try the next one.</summary>
-    DriverTaken,
-    /// <summary>The order is no longer dispatchable (assigned, cancelled, deleted): stop.</summary>
-    OrderGone,
-}
 
 /// <summary>Why dispatch found no driver: the codes an <c>order.dispatch_failed</c> carries.</summary>
 public static class DispatchFailures
@@ -38,7 +31,7 @@ public interface IDispatchStore
     /// <summary>The nearest free drivers allowed for the order's tenant, nearest first.</summary>
     Task<IReadOnlyList<Candidate>> FindCandidatesAsync(DispatchOrder order, CancellationToken ct);
 
-    /// <summary>Books the driver for the order in one transaction, if both are still as they were read.</summary>
+    /// <summary>Books the driver for the order in one short transaction (Orders/Booking), if both are still as they were read.</summary>
     Task<BookingResult> TryBookAsync(DispatchOrder order, Candidate candidate, CancellationToken ct);
 
     /// <summary>Appends <c>order.dispatch_failed</c> unless the order already carries this failure.</summary>

@@ -70,6 +70,20 @@ public sealed class EventLog(AppDb db, TimeProvider clock, EventFeed feed, Commi
     }
 
     /// <summary>
+    /// Right after the commit of events that a writer inserted with statements of its own (the booking,
+    /// Orders/Booking.cs), <paramref name="lastEventId"/> the last one's insertion key: wakes the sequencer and, when
+    /// its caller reads the change back, lets <see cref="PublishedAsync"/> wait for them.
+    /// </summary>
+    public void Committed(long lastEventId, bool readBack)
+    {
+        if (readBack)
+        {
+            awaited.Add(feed.Expect(lastEventId));
+        }
+        commits.Raise();
+    }
+
+    /// <summary>
     /// After the caller committed its own transaction: waits until the events saved in it are numbered and handed
     /// out by this node's feed (at most <c>Events:PublishWait</c>; the change is committed either way).
     /// </summary>

@@ -13,7 +13,8 @@ namespace GeoLogistics.Server.Events;
 /// wake it when they commit. After each batch the feed is woken: here directly, on other nodes by a notification.
 /// </summary>
 public sealed partial class Sequencer(
-    IServiceScopeFactory scopes, CommitSignal commits, EventFeed feed, IOptions<EventFeedOptions> options, ILogger<Sequencer> logger)
+    IServiceScopeFactory scopes, CommitSignal commits, EventFeed feed, StoreWriteGate writers, IOptions<EventFeedOptions> options,
+    ILogger<Sequencer> logger)
     : BackgroundService
 {
     /// <summary>The advisory lock that elects the one sequencer among the nodes of a PostgreSQL store.</summary>
@@ -81,7 +82,7 @@ public sealed partial class Sequencer(
                 await connection.OpenAsync(ct);
                 await using (var pragmas = connection.CreateCommand())
                 {
-                    pragmas.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;";
+                    pragmas.CommandText = StoreSetup.SqliteConnectionSettings(connection);
                     await pragmas.ExecuteNonQueryAsync(ct);
                 }
                 while (true)
@@ -206,6 +207,8 @@ public sealed partial class Sequencer(
         while (true)
         {
             var count = 0;
+            // On SQLite a batch is a write like any other: it takes its turn (StoreWriteGate; open on PostgreSQL).
+            using (await writers.EnterAsync(ct))
             await using (var command = connection.CreateCommand())
             {
                 command.CommandText = NumberBatch;

@@ -174,7 +174,7 @@ public static class OrdersApi
             return Problems.Invalid("limit", $"limit must be between 1 and {options.Value.MaxPageSize}.");
         }
         // One read transaction: counts and cards agree with each other, so events after it apply exactly once by version.
-        await using var tx = await db.Database.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        await using var tx = await db.BeginReadAsync(ct);
         var visible = db.Orders.AsNoTracking().VisibleTo(caller);
         var counts = await visible.GroupBy(o => o.Status)
             .Select(g => new { Status = g.Key, Count = g.Count() })
@@ -483,10 +483,9 @@ public static class OrdersApi
         return TypedResults.Ok(order.ToDto());
     }
 
-    private static async Task<IResult> Assign(
-        Guid id, AssignRequest request, Caller caller, AppDb db, EventLog log, TimeProvider clock, CancellationToken ct)
+    private static async Task<IResult> Assign(Guid id, AssignRequest request, Caller caller, AppDb db, Booking booking, CancellationToken ct)
     {
-        var order = await db.Orders.VisibleTo(caller).FirstOrDefaultAsync(o => o.Id == id, ct);
+        var order = await db.Orders.AsNoTracking().VisibleTo(caller).FirstOrDefaultAsync(o => o.Id == id, ct);
         if (order is null)
         {
             return Problems.NotFound("The order");
@@ -500,7 +499,7 @@ public static class OrdersApi
         {
             return Problems.Conflict($"A {order.Status.Name()} order cannot be assigned.");
         }
-        var driver = await db.Drivers.FirstOrDefaultAsync(d => d.Id == request.DriverId, ct);
+        var driver = await db.Drivers.AsNoTracking().FirstOrDefaultAsync(d => d.Id == request.DriverId, ct);
         if (driver is null || !driver.MayServe(order.TenantId))
         {
             return Problems.NotFound("The driver");
@@ -514,39 +513,11 @@ public static class OrdersApi
             return Problems.Conflict($"The driver is {driver.Status.ToString().ToLowerInvariant()}, not available.");
         }
 
-        var now = clock.Now();
-        var events = new List<EventRecord>();
-        if (reassign && order.DriverId is { } previousId &&
-            await db.Drivers.FirstOrDefaultAsync(d => d.Id == previousId, ct) is { } previous)
-        {
-            previous.Release(now);
-            events.Add(log.ForDriver(previous, caller.Actor));
-        }
-        driver.Book(order.Id, now);
-        order.DriverId = driver.Id;
-        order.DispatchFailure = null;
-        if (reassign)
-        {
-            order.Version++;
-            order.UpdatedAt = now;
-            order.AssignedAt = now;
-        }
-        else
-        {
-            OrderLifecycle.Apply(order, OrderStatus.Assigned, caller.Actor, now);
-        }
-        events.Insert(0, log.ForOrder(EventTypes.OrderAssigned, order, caller.Actor, ["status", "driverId", "version"]));
-        events.Add(log.ForDriver(driver, caller.Actor));
-        try
-        {
-            await log.SaveAsync(events, ct);
-        }
-        catch (DbUpdateException)
-        {
-            // Lost a race: the driver or the order changed since it was read (or the store's unique index caught it).
-            return Problems.Conflict("The driver or the order changed meanwhile; read them again.");
-        }
-        return TypedResults.Ok(order.ToDto());
+        // Booked only if both are still as read here; a reassign releases the previous driver in the same transaction.
+        var booked = await booking.TryBookAsync(BookingRequest.ForAssign(order, driver, caller.Actor), ct);
+        return booked is { Result: BookingResult.Booked, Order: { } assigned }
+            ? TypedResults.Ok(assigned.ToDto())
+            : Problems.Conflict("The driver or the order changed meanwhile; read them again.");
     }
 
     private static async Task<IResult> Delete(Guid id, Caller caller, AppDb db, EventLog log, TimeProvider clock, CancellationToken ct)
