@@ -85,8 +85,6 @@ public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScop
         return SubscribeOutcome.Subscribed;
     }
 
-    public static bool Unsubscribe(LiveSession session, string id) => session.RemoveSubscription(id);
-
     /// <summary>
     /// Every matching event in (after, head], from the store, in seq order, a page at a time: the next page only once
     /// the client has read the previous one down to half, each paid from its message budget. One replay at a time per
