@@ -14,6 +14,7 @@ public sealed class DispatchQueue(IOptions<DispatchOptions> options)
     private readonly HashSet<Guid> queued = [];
     private readonly SemaphoreSlim available = new(0);
     private long arrivals;
+    private int inFlight;
 
     public int Count
     {
@@ -22,6 +23,18 @@ public sealed class DispatchQueue(IOptions<DispatchOptions> options)
             lock (gate)
             {
                 return queued.Count;
+            }
+        }
+    }
+
+    /// <summary>No order waiting and none taken by a reader that has not asked for the next one yet.</summary>
+    public bool IsIdle
+    {
+        get
+        {
+            lock (gate)
+            {
+                return queued.Count == 0 && inFlight == 0;
             }
         }
     }
@@ -51,8 +64,20 @@ public sealed class DispatchQueue(IOptions<DispatchOptions> options)
             {
                 id = waiting.Dequeue();
                 queued.Remove(id);
+                inFlight++;
             }
-            yield return id;
+            try
+            {
+                // The reader dispatches the order before it asks for the next one.
+                yield return id;
+            }
+            finally
+            {
+                lock (gate)
+                {
+                    inFlight--;
+                }
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 using System.Net.Http.Json;
+using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace GeoLogistics.Tests.Dispatch;
 
@@ -58,14 +60,28 @@ public class DispatchPriorityTests
         var high = await Create(5);
         var highLater = await Create(5);
 
+        // A driver coming online while the worker still tries an order left from the previous sweep would go to that
+        // order whatever its priority: bring each driver only once dispatch has nothing left to try.
+        var queue = app.Services.GetRequiredService<DispatchQueue>();
         var served = new List<Guid>();
         for (var i = 0; i < 3; i++)
         {
+            await WaitUntilIdleAsync(queue);
             var driverId = await app.OnlineDriverAsync($"free{i}@demo.test", PickupLat + 0.001, PickupLng);
             served.Add(await FirstBookedAsync(driverId));
         }
 
         Assert.Equal([high.Id, highLater.Id, low.Id], served);
+
+        static async Task WaitUntilIdleAsync(DispatchQueue queue)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            while (!queue.IsIdle)
+            {
+                await Task.Delay(20, timeout.Token);
+            }
+        }
 
         async Task<Guid> FirstBookedAsync(Guid driverId)
         {
