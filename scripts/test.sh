@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need from Debian packages when it is missing
-# (PostgreSQL, Redis, Chromium), starts a throw-away PostgreSQL cluster and Redis on 127.0.0.1, checks formatting,
-# runs every test on SQLite and then on PostgreSQL, and stops what it started.
+# (PostgreSQL, Redis, Chromium; the Node client libraries from npm), starts a throw-away PostgreSQL cluster and
+# Redis on 127.0.0.1, checks formatting, runs every test on SQLite and then on PostgreSQL, and stops what it started.
 # Usage: scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +53,14 @@ for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break;
 redis-cli -p "$redis_port" ping >/dev/null || { cat "$redis_dir/redis.log"; exit 1; }
 export GEOLOGISTICS_TEST_REDIS="127.0.0.1:$redis_port"
 echo "== Redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on $GEOLOGISTICS_TEST_REDIS"
+
+# 3b. The protocol adapters are tested with the real client libraries under Node, pinned by a lock file.
+command -v npm >/dev/null 2>&1 || { echo "== installing npm (apt-get)"; as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+if ! cmp -s tests/clients/package-lock.json tests/clients/node_modules/.installed-lock.json; then
+  echo "== npm ci (tests/clients)"
+  npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+  cp tests/clients/package-lock.json tests/clients/node_modules/.installed-lock.json
+fi
 
 # 4. Formatting and analyzers are part of the build contract.
 echo "== dotnet format --verify-no-changes"

@@ -11,14 +11,14 @@ public class LiveCoreOutboxTests
 {
     private static readonly Guid Driver1 = Guid.NewGuid(), Driver2 = Guid.NewGuid(), Driver3 = Guid.NewGuid();
 
-    private static ReadOnlyMemory<byte> Utf8(string text) => Encoding.UTF8.GetBytes(text);
+    private static Outgoing Utf8(string text) => Outgoing.Framed(Encoding.UTF8.GetBytes(text));
 
     private static List<string> TakeAll(Outbox outbox)
     {
         var taken = new List<string>();
         while (outbox.TryTake(out var message))
         {
-            taken.Add(Encoding.UTF8.GetString(message.Span));
+            taken.Add(Encoding.UTF8.GetString(message.Utf8.Span));
         }
         return taken;
     }
@@ -88,7 +88,7 @@ public class LiveCoreOutboxTests
         for (var left = 599; left >= 0; left--)
         {
             Assert.True(outbox.TryTake(out var message));
-            taken.Add(Encoding.UTF8.GetString(message.Span));
+            taken.Add(Encoding.UTF8.GetString(message.Utf8.Span));
             Assert.Equal((left, left == 0), (outbox.Queued + outbox.Positions, outbox.IsEmpty));
         }
 

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Runtime.CompilerServices;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Realtime.Core;
@@ -34,7 +35,7 @@ public class LiveCoreSessionTests
         // Committed while the replay reads the store: held, not written ahead of the replay.
         hub.OfferCommitted([OrderEvent(6), OrderEvent(7)]);
         hub.OfferCommitted([OrderEvent(8)]);
-        Assert.True(session.SendReplayed([.. Enumerable.Range(1, (int)head).Select(seq => Utf8(Name(seq)))]));
+        Assert.True(session.SendReplayed([.. Enumerable.Range(1, (int)head).Select(seq => Replayed(seq))], "s1"));
         var beforeLive = await transport.WaitUntilAsync(sent => sent.Count == head);
         await session.GoLiveAsync("s1", head, Utf8("subscribed s1"));
         hub.OfferCommitted([OrderEvent(9), OrderEvent(10)]);
@@ -83,7 +84,7 @@ public class LiveCoreSessionTests
 
             var head = session.AddReplaying("s1", Orders, Filters.None);
             // The replay: what the store holds up to head (every event offered is in the store).
-            Assert.True(session.SendReplayed([.. Enumerable.Range(1, (int)head).Select(seq => Utf8(Name((int)seq)))]));
+            Assert.True(session.SendReplayed([.. Enumerable.Range(1, (int)head).Select(seq => Replayed(seq))], "s1"));
             await session.GoLiveAsync("s1", head, Utf8("subscribed s1"));
             Volatile.Write(ref live.Value, true);
             var last = await feed;
@@ -95,6 +96,41 @@ public class LiveCoreSessionTests
         }
         TestContext.Current.TestOutputHelper?.WriteLine($"{meanwhile} of {rounds} rounds subscribed while the feed was offering");
         Assert.True(meanwhile > 0, "no round subscribed while the feed was offering");
+    }
+
+    // ---- One delivery per connection, or per subscription ----
+
+    /// <summary>
+    /// An event that matches two of a client's subscriptions goes once on a protocol that delivers per connection (the
+    /// JSON protocol), for the first subscription it matches, and once per subscription on one that delivers per
+    /// subscription (STOMP), each naming its subscription; positions likewise.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_event_matching_two_subscriptions_goes_once_per_connection_or_once_per_subscription(bool perSubscription)
+    {
+        var hub = Hub();
+        var transport = new RecordingTransport { DeliversPerSubscription = perSubscription };
+        var session = Session(hub, Admin(), transport);
+        var order = Guid.NewGuid();
+        var driver = Guid.NewGuid();
+        await session.SubscribeLiveAsync("all", Orders, Filters.None);
+        await session.SubscribeLiveAsync("one", new Topic(TopicKind.Order, order), Filters.None);
+        await session.SubscribeLiveAsync("map", Drivers, Filters.None);
+        await session.SubscribeLiveAsync("van", new Topic(TopicKind.Driver, driver), Filters.None);
+
+        hub.OfferCommitted([OrderEvent(1, orderId: order), OrderEvent(2)]);
+        hub.Publish(Position(driver, "van at a"));
+        session.Send(Utf8("end"));
+
+        await transport.WaitUntilAsync(sent => sent.Count > 0 && sent[^1] == "end");
+        var events = transport.Delivered.Where(m => m.Event is not null).Select(m => (Encoding.UTF8.GetString(m.Utf8.Span), m.SubscriptionId));
+        Assert.Equal(
+            perSubscription
+                ? [("#1", "all"), ("#1", "one"), ("#2", "all"), ("van at a", "map"), ("van at a", "van")]
+                : [("#1", "all"), ("#2", "all"), ("van at a", "map")],
+            events);
     }
 
     // ---- The slow-consumer bound ----
@@ -211,9 +247,9 @@ public class LiveCoreSessionTests
         hub.OfferCommitted([OrderEvent(4)]);
         hub.Publish(Position(Guid.NewGuid(), "late position"));
         var sentAfterClose = session.Send(Utf8("late message"));
-        session.OfferPosition(Guid.NewGuid(), Utf8("late offered position"), replace: true);
+        session.OfferPosition(Position(Guid.NewGuid(), "late offered position"), "s3", replace: true);
         var head = session.AddReplaying("s3", Orders, Filters.None);
-        Assert.False(session.SendReplayed([Utf8("late replay")]));
+        Assert.False(session.SendReplayed([Replayed(99)], "s3"));
         await session.GoLiveAsync("s3", head, Utf8("subscribed s3"));
 
         Assert.False(ended.IsCompleted, "the write in progress has not returned: the transport is not closed under it");

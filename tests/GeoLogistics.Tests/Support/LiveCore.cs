@@ -79,6 +79,9 @@ public static class LiveCore
         Utf8 = Utf8(Name(seq)),
     };
 
+    /// <summary>The durable event <paramref name="seq"/> as a replay reads it from the store.</summary>
+    public static LiveMessage Replayed(long seq) => LiveMessage.Of(OrderEvent(seq));
+
     /// <summary>A driver's position as the tracker publishes it; <paramref name="text"/> is its wire form.</summary>
     public static LiveMessage Position(Guid driverId, string text, Guid? tenantId = null, Guid? orderId = null, Guid? customerId = null) => new()
     {

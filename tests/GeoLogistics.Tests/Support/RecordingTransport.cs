@@ -80,7 +80,24 @@ public sealed class RecordingTransport : ISessionTransport
         await held.WaitAsync(TimeSpan.FromSeconds(15));
     }
 
-    public async ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken ct)
+    /// <summary>As the JSON protocol: an event once per session, unless a test says otherwise.</summary>
+    public bool DeliversPerSubscription { get; init; }
+
+    /// <summary>What was written: each message's JSON, and for an event the subscription it was delivered for.</summary>
+    public IReadOnlyList<Outgoing> Delivered
+    {
+        get
+        {
+            lock (gate)
+            {
+                return [.. delivered];
+            }
+        }
+    }
+
+    private readonly List<Outgoing> delivered = [];
+
+    public async ValueTask SendAsync(Outgoing message, CancellationToken ct)
     {
         Task? held;
         lock (gate)
@@ -103,7 +120,11 @@ public sealed class RecordingTransport : ISessionTransport
         {
             throw new IOException("The client reset the connection.");
         }
-        Record(() => sent.Add(Encoding.UTF8.GetString(message.Span)));
+        Record(() =>
+        {
+            sent.Add(Encoding.UTF8.GetString(message.Utf8.Span));
+            delivered.Add(message);
+        });
     }
 
     /// <summary>Times the session handed over what it had written (its outbox ran empty).</summary>

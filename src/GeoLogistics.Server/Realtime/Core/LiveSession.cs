@@ -23,11 +23,20 @@ public sealed record SessionClose(CloseReason Reason, string Text)
     public static readonly SessionClose SlowConsumer = new(CloseReason.SlowConsumer, "slow consumer: resume with since");
 }
 
-/// <summary>What a protocol adapter gives its session: a way to write one message, and to end.</summary>
+/// <summary>What a protocol adapter gives its session: a way to write one message in its protocol's form, and to end.</summary>
 public interface ISessionTransport
 {
-    /// <summary>Writes one message; one call at a time. It may hold it until <see cref="FlushAsync"/>. Throws when the connection is gone.</summary>
-    ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken ct);
+    /// <summary>
+    /// True when the protocol delivers an event once per subscription it matches (STOMP's <c>subscription</c> header);
+    /// false when once per connection, for the first subscription it matches (the JSON protocol, rooms).
+    /// </summary>
+    bool DeliversPerSubscription { get; }
+
+    /// <summary>
+    /// Writes one message, framing an event in the protocol's form; one call at a time. It may hold it until
+    /// <see cref="FlushAsync"/>. Throws when the connection is gone.
+    /// </summary>
+    ValueTask SendAsync(Outgoing message, CancellationToken ct);
 
     /// <summary>Puts what <see cref="SendAsync"/> held on the network: the session calls it once its outbox is empty.</summary>
     ValueTask FlushAsync();
@@ -142,7 +151,7 @@ public sealed class LiveSession : IThreadPoolWorkItem
         {
             return;
         }
-        var send = false;
+        var sentOnce = false;
         foreach (var subscription in subscriptions.Values)
         {
             if (!subscription.Topic.Covers(message) || !subscription.Filters.Match(message))
@@ -158,14 +167,11 @@ public sealed class LiveSession : IThreadPoolWorkItem
                     Close(SessionClose.SlowConsumer);
                 }
             }
-            else
+            else if (!sentOnce || transport.DeliversPerSubscription)
             {
-                send = true;
+                Deliver(Outgoing.For(message, subscription.Id));
+                sentOnce = true;
             }
-        }
-        if (send)
-        {
-            Send(message.Utf8);
         }
     }
 
@@ -182,19 +188,25 @@ public sealed class LiveSession : IThreadPoolWorkItem
             {
                 if (message.IsLocation)
                 {
-                    OfferPosition(message.DriverId!.Value, message.Utf8, replace: true);
+                    OfferPosition(message, subscription.Id, replace: true);
                 }
                 else
                 {
-                    Send(message.Utf8);
+                    Deliver(Outgoing.For(message, subscription.Id));
                 }
-                return;
+                if (!transport.DeliversPerSubscription)
+                {
+                    return;
+                }
             }
         }
     }
 
-    /// <summary>Holds a driver's position for sending (see <see cref="Outbox.OfferPosition"/>). Never closes the client.</summary>
-    public void OfferPosition(Guid driverId, ReadOnlyMemory<byte> message, bool replace)
+    /// <summary>
+    /// Holds a driver's position for sending to a subscription (see <see cref="Outbox.OfferPosition"/>). Never closes
+    /// the client.
+    /// </summary>
+    public void OfferPosition(LiveMessage position, string subscriptionId, bool replace)
     {
         lock (gate)
         {
@@ -202,13 +214,16 @@ public sealed class LiveSession : IThreadPoolWorkItem
             {
                 return;
             }
-            outbox.OfferPosition(driverId, message, replace);
+            outbox.OfferPosition(position.DriverId!.Value, Outgoing.For(position, subscriptionId), replace);
         }
         Schedule();
     }
 
+    /// <summary>Queues a reply the protocol has framed; see <see cref="Deliver"/>.</summary>
+    public bool Send(ReadOnlyMemory<byte> reply) => Deliver(Outgoing.Framed(reply));
+
     /// <summary>Queues a message; a client whose queue is full is closed (slow consumer) and resumes with <c>since</c>.</summary>
-    public bool Send(ReadOnlyMemory<byte> message)
+    private bool Deliver(Outgoing message)
     {
         bool queued;
         lock (gate)
@@ -283,7 +298,7 @@ public sealed class LiveSession : IThreadPoolWorkItem
         await EndAsync();
     }
 
-    private bool TryTake(out ReadOnlyMemory<byte> message)
+    private bool TryTake(out Outgoing message)
     {
         lock (gate)
         {
@@ -433,7 +448,7 @@ public sealed class LiveSession : IThreadPoolWorkItem
             {
                 if (message.Seq > replayedUpTo)
                 {
-                    Send(message.Utf8);
+                    Deliver(Outgoing.For(message, id));
                 }
             }
             subscriptions[id] = subscription with { Pending = null };
@@ -476,7 +491,7 @@ public sealed class LiveSession : IThreadPoolWorkItem
     /// waited for the client to read the previous page down before reading this one (<see cref="BeforeReplayPageAsync"/>),
     /// and a page is at most half the outbox, so the bound holds without counting each message against it.
     /// </summary>
-    public bool SendReplayed(IReadOnlyList<ReadOnlyMemory<byte>> page)
+    public bool SendReplayed(IReadOnlyList<LiveMessage> page, string subscriptionId)
     {
         lock (gate)
         {
@@ -486,7 +501,7 @@ public sealed class LiveSession : IThreadPoolWorkItem
             }
             foreach (var message in page)
             {
-                outbox.Enqueue(message);
+                outbox.Enqueue(Outgoing.For(message, subscriptionId));
             }
         }
         Schedule();

@@ -79,7 +79,7 @@ public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScop
         {
             if (request.Topic.Covers(position) && position.VisibleTo(caller))
             {
-                session.OfferPosition(position.DriverId!.Value, position.Utf8, replace: false);
+                session.OfferPosition(position, request.Id, replace: false);
             }
         }
         return SubscribeOutcome.Subscribed;
@@ -116,7 +116,7 @@ public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScop
         var cursor = after;
         // At most half the outbox, so a page and what the client has not yet read of the one before always fit.
         var pageSize = Math.Min(hub.Options.ReplayPageSize, hub.Options.OutboundQueueLimit / 2);
-        var wire = new List<ReadOnlyMemory<byte>>(pageSize);
+        var wire = new List<LiveMessage>(pageSize);
         while (cursor < head && await session.BeforeReplayPageAsync(pageSize / 2))
         {
             var from = cursor;
@@ -131,10 +131,10 @@ public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScop
                 var message = LiveMessage.Of(CommittedEvent.Decode(record, decode));
                 if (request.Filters.Match(message))
                 {
-                    wire.Add(message.Utf8);
+                    wire.Add(message);
                 }
             }
-            if (!session.SendReplayed(wire))
+            if (!session.SendReplayed(wire, request.Id))
             {
                 break;
             }

@@ -30,10 +30,13 @@ public sealed class JsonSocket : ISessionTransport
 
     public LiveSession Session { get; }
 
-    public ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken ct)
+    /// <summary>An event goes once per connection, in its own JSON (SPEC §5).</summary>
+    public bool DeliversPerSubscription => false;
+
+    public ValueTask SendAsync(Outgoing message, CancellationToken ct)
     {
         stream?.Cork();
-        return socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, ct);
+        return socket.SendAsync(message.Utf8, WebSocketMessageType.Text, endOfMessage: true, ct);
     }
 
     public ValueTask FlushAsync() => stream?.UncorkAsync() ?? ValueTask.CompletedTask;
