@@ -32,6 +32,7 @@ public static class AuthSetup
         services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<Sessions>();
+        services.AddSingleton<BearerTokens>();
         services.AddHostedService<SessionWatch>();
         services.AddSingleton<LoginGuard>();
         services.AddScoped<SignIn>();

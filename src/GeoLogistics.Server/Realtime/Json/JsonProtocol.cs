@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using GeoLogistics.Server.Auth;
@@ -7,9 +6,7 @@ using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Tracking;
-using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.JsonWebTokens;
 
 namespace GeoLogistics.Server.Realtime.Json;
 
@@ -21,8 +18,7 @@ public sealed partial class JsonProtocol(
     Subscriptions subscriptions,
     LiveHub hub,
     Tracker tracker,
-    IOptionsMonitor<JwtBearerOptions> bearer,
-    Sessions sessions,
+    BearerTokens tokens,
     TimeProvider clock,
     ILogger<JsonProtocol> logger) : ISubscribeReplies
 {
@@ -221,30 +217,21 @@ public sealed partial class JsonProtocol(
     private async Task ReauthenticateAsync(LiveSession session, JsonElement root)
     {
         var token = OptionalString(root, "token", 8192) ?? throw new BadMessage("token", "token is required.");
-        var parameters = bearer.Get(JwtBearerDefaults.AuthenticationScheme).TokenValidationParameters;
-        var result = await new JsonWebTokenHandler { MapInboundClaims = false }.ValidateTokenAsync(token, parameters);
-        if (!result.IsValid)
+        switch (await tokens.CheckAsync(token, session.Aborted))
         {
-            SendError(session, "unauthorized", "The token is not valid.");
-            return;
+            case TokenCheck.Refused refused:
+                SendError(session, "unauthorized", refused.Reason);
+                return;
+            case TokenCheck.Valid valid when valid.Caller.UserId != session.Caller.UserId:
+                SendError(session, "unauthorized", "The token is for another user.");
+                return;
+            case TokenCheck.Valid valid:
+                session.Reauthenticate(valid.Caller, valid.Expires);
+                session.Send(Serialize(new Authenticated(valid.Expires), RealtimeJson.Default.Authenticated));
+                return;
         }
-        if (await sessions.AuthenticateAsync(new ClaimsPrincipal(result.ClaimsIdentity), session.Aborted) is not { } caller)
-        {
-            SendError(session, "unauthorized", "The token's session has ended.");
-            return;
-        }
-        if (caller.UserId != session.Caller.UserId)
-        {
-            SendError(session, "unauthorized", "The token is for another user.");
-            return;
-        }
-        var expires = ExpiryOf(result.SecurityToken);
-        session.Reauthenticate(caller, expires);
-        session.Send(Serialize(new Authenticated(expires), RealtimeJson.Default.Authenticated));
     }
 
-    public static DateTimeOffset ExpiryOf(Microsoft.IdentityModel.Tokens.SecurityToken token) =>
-        new(DateTime.SpecifyKind(token.ValidTo, DateTimeKind.Utc));
 
     /// <summary>True when the position was accepted.</summary>
     private async Task<bool> ReportLocationAsync(LiveSession session, JsonElement root)
