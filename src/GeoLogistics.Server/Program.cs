@@ -7,6 +7,7 @@ using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Nodes;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Realtime;
 using GeoLogistics.Server.Realtime.Json;
@@ -38,8 +39,10 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddScoped<EventLog>();
 builder.Services.AddScoped<Booking>();
 
-// Redis, when Redis:Configuration is set: the latest driver positions shared between nodes; in readiness too.
+// Redis, when Redis:Configuration is set: the backplane that makes several nodes one for volatile messages and the
+// latest positions (durable events reach every node through the store); in readiness too. The node's identity.
 builder.Services.AddRedis(builder.Configuration);
+builder.Services.AddNodes(builder.Configuration);
 
 // Dispatch: the committed event feed wakes background workers that book the nearest free driver.
 builder.Services.AddDispatch(builder.Configuration);
@@ -75,6 +78,7 @@ builder.Services.AddOpenApi();
 builder.WebHost.UseStaticWebAssets();
 
 var app = builder.Build();
+app.AnnounceNode();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();

@@ -2,6 +2,7 @@ using System.Net.WebSockets;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Nodes;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Realtime.Json;
 using GeoLogistics.Server.Tracking;
@@ -18,7 +19,7 @@ public static class RealtimeApi
     {
         services.AddOptions<RealtimeOptions>().Bind(config.GetSection("Realtime")).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<LiveHub>();
-        services.AddSingleton<ILivePublisher>(sp => sp.GetRequiredService<LiveHub>());
+        // ILivePublisher: the hub alone, or the backplane in front of it (Nodes/NodesSetup.cs).
         services.AddSingleton<ITopicAccess, TopicAccess>();
         services.AddSingleton<Subscriptions>();
         services.AddSingleton<JsonProtocol>();
@@ -98,7 +99,7 @@ public static class RealtimeApi
         return long.TryParse(exp, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.MaxValue;
     }
 
-    private static IResult Stats(Caller caller, LiveHub hub, Tracker tracker)
+    private static IResult Stats(Caller caller, LiveHub hub, Tracker tracker, NodeIdentity node)
     {
         if (!caller.IsAdmin)
         {
@@ -108,6 +109,7 @@ public static class RealtimeApi
         var depths = sessions.Select(s => s.QueueDepth).ToList();
         return TypedResults.Ok(new
         {
+            node = node.Name,
             connections = sessions.Count,
             connectionsByProtocol = sessions.GroupBy(s => s.Protocol).ToDictionary(g => g.Key, g => g.Count()),
             subscriptions = sessions.SelectMany(s => s.Subscriptions).GroupBy(s => s.Topic.Kind.ToString().ToLowerInvariant())

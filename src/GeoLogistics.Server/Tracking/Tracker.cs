@@ -218,10 +218,6 @@ public sealed class Tracker(
                 state.Dirty = true;
             }
         }
-        if (live)
-        {
-            shared.Put(driverId, position);
-        }
         // Watchers do not wait for the store: the position goes out first, the ping's answer waits.
         var stored = isUrgent ? StoredSoonAsync(driverId, ct) : Task.CompletedTask;
 

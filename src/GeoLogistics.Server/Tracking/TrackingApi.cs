@@ -3,7 +3,6 @@ using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
-using GeoLogistics.Server.Redis;
 using Microsoft.EntityFrameworkCore;
 
 namespace GeoLogistics.Server.Tracking;
@@ -50,17 +49,7 @@ public static class TrackingApi
         services.AddSingleton<IEtaEstimator, GreatCircleEtaEstimator>();
         services.AddSingleton<ActiveOrders>();
         services.AddHostedService(sp => sp.GetRequiredService<ActiveOrders>());
-        // The latest positions are shared between nodes through Redis when it is configured (docs/adr/0005).
-        if (RedisSetup.IsConfigured(config))
-        {
-            services.AddSingleton<RedisPositions>();
-            services.AddSingleton<ISharedPositions>(sp => sp.GetRequiredService<RedisPositions>());
-            services.AddHostedService(sp => sp.GetRequiredService<RedisPositions>());
-        }
-        else
-        {
-            services.AddSingleton<ISharedPositions, NoSharedPositions>();
-        }
+        // ISharedPositions: the other nodes' positions come from the backplane (Nodes/NodesSetup.cs).
         services.AddSingleton<Tracker>();
         services.AddHostedService<TrackWriter>();
         return services;

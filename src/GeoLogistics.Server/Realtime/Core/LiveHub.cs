@@ -356,6 +356,17 @@ public sealed class LiveHub : ILivePublisher
         }
     }
 
-    /// <summary>The last position of every driver that reported one since start-up.</summary>
+    /// <summary>The last position of every driver that reported one since start-up (on any node, with a backplane).</summary>
     public IEnumerable<LiveMessage> LatestPositions => latestPositions.Values;
+
+    public LiveMessage? LatestPosition(Guid driverId) => latestPositions.GetValueOrDefault(driverId);
+
+    /// <summary>A position from before this node started (another node's): remembered for maps, not delivered, and never over a live one.</summary>
+    public void RememberPosition(LiveMessage position)
+    {
+        if (position.IsLocation)
+        {
+            latestPositions.TryAdd(position.DriverId!.Value, position);
+        }
+    }
 }
