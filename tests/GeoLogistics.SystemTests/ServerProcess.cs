@@ -119,6 +119,28 @@ public sealed class ServerProcess : IAsyncDisposable
         throw new TimeoutException("The server was not ready within 60 s.");
     }
 
+    /// <summary>SIGTERM: the clean stop a deploy or an orchestrator sends.</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+        kill.WaitForExit();
+    }
+
+    /// <summary>The exit code once the process has ended; fails after <paramref name="within"/>.</summary>
+    public async Task<int> ExitedAsync(TimeSpan within)
+    {
+        using var timeout = new CancellationTokenSource(within);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"The server had not exited {within.TotalSeconds:0} s after it was told to stop.");
+        }
+        return process.ExitCode;
+    }
+
     /// <summary>SIGKILL: no shutdown, no flush, no goodbye.</summary>
     public void KillHard()
     {

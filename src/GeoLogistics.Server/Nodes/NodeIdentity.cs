@@ -5,6 +5,15 @@ public sealed class NodeOptions
 {
     /// <summary>The node's name in logs, stats and metrics; unset: the host's name and the process id.</summary>
     public string? Name { get; set; }
+
+    /// <summary>
+    /// On a clean stop, how long the node stays up reporting not ready before it closes its live connections: about
+    /// a balancer's readiness probe interval, so that no new client is sent here meanwhile.
+    /// </summary>
+    public TimeSpan DrainDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long the closing connections get to say goodbye before the host stops regardless.</summary>
+    public TimeSpan DrainPatience { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>

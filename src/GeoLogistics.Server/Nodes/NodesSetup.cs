@@ -12,8 +12,15 @@ public static partial class NodesSetup
 {
     public static IServiceCollection AddNodes(this IServiceCollection services, IConfiguration config)
     {
-        services.AddOptions<NodeOptions>().Bind(config.GetSection("Node"));
+        services.AddOptions<NodeOptions>().Bind(config.GetSection("Node"))
+            .Validate(o => o.DrainDelay >= TimeSpan.Zero && o.DrainDelay <= TimeSpan.FromMinutes(5), "Node:DrainDelay must be from 0 to 5 minutes.")
+            .Validate(o => o.DrainPatience >= TimeSpan.Zero && o.DrainPatience <= TimeSpan.FromMinutes(5), "Node:DrainPatience must be from 0 to 5 minutes.")
+            .ValidateOnStart();
         services.AddSingleton<NodeIdentity>();
+        // A clean stop: not ready first, then the live connections closed as a restart.
+        services.AddSingleton<NodeDrain>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeDrain>());
+        services.AddHealthChecks().AddCheck<NodeDrain>("node", tags: ["ready"]);
         if (RedisSetup.IsConfigured(config))
         {
             services.AddSingleton<RedisBackplane>();

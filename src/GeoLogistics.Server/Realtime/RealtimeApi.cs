@@ -49,6 +49,10 @@ public static class RealtimeApi
         {
             return Problems.Forbidden("This origin may not open a socket here.");
         }
+        if (hub.IsDraining)
+        {
+            return NodeDraining(http);
+        }
         // Read in a scope of its own: a socket lives for hours, and must not hold a pooled DbContext all that time.
         UserDto? user;
         await using (var scope = scopes.CreateAsyncScope())
@@ -91,6 +95,14 @@ public static class RealtimeApi
             hub.Remove(json.Session);
         }
         return Results.Empty;
+    }
+
+    /// <summary>503 while the node stops: the client connects again (to another node, behind a balancer) at once.</summary>
+    public static IResult NodeDraining(HttpContext http)
+    {
+        http.Response.Headers.RetryAfter = "1";
+        return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Node stopping",
+            detail: "This node is stopping; connect again, and resume with since.");
     }
 
     private static DateTimeOffset ExpiryOf(HttpContext http)

@@ -62,6 +62,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["Dispatch:Enabled"] = "false",
             // Likewise the demo's city simulator (demo mode is on for the demo data); the demo tests turn it on.
             ["Demo:Simulate"] = "false",
+            // A test's server stops at once; the drain tests set their own delay.
+            ["Node:DrainDelay"] = "00:00:00",
         };
         foreach (var (key, value) in store.Settings)
         {

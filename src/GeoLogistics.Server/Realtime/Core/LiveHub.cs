@@ -101,6 +101,29 @@ public sealed class LiveHub : ILivePublisher
         }
     }
 
+    // ---- Draining ----
+
+    private volatile bool draining;
+
+    /// <summary>The node is stopping: no new connection is admitted (each protocol answers "try another node").</summary>
+    public bool IsDraining => draining;
+
+    /// <summary>
+    /// Stops admitting connections and closes every session with <paramref name="close"/> (what is queued is dropped:
+    /// the clients resume with <c>since</c>, on another node); completes when they have all ended or
+    /// <paramref name="patience"/> has passed.
+    /// </summary>
+    public async Task DrainAsync(SessionClose close, TimeSpan patience)
+    {
+        draining = true;
+        var open = Sessions;
+        foreach (var session in open)
+        {
+            session.Close(close);
+        }
+        await Task.WhenAll(open.Select(s => s.WhenEndedAsync())).WaitAsync(patience).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
     // ---- Admission ----
 
     /// <summary>

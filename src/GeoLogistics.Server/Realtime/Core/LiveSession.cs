@@ -15,12 +15,15 @@ public enum CloseReason
     TooBig,
     /// <summary>Its token expired, or its session ended (a logout, a disabled user).</summary>
     Unauthorized,
+    /// <summary>The node is stopping: the client resumes with <c>since</c>, on another node or once it is back.</summary>
+    Restart,
 }
 
 public sealed record SessionClose(CloseReason Reason, string Text)
 {
     public static readonly SessionClose Bye = new(CloseReason.Normal, "bye");
     public static readonly SessionClose SlowConsumer = new(CloseReason.SlowConsumer, "slow consumer: resume with since");
+    public static readonly SessionClose Restart = new(CloseReason.Restart, "server restarting: resume with since");
 }
 
 /// <summary>What a protocol adapter gives its session: a way to write one message in its protocol's form, and to end.</summary>

@@ -13,6 +13,7 @@ namespace GeoLogistics.Server.Realtime.Json;
 public sealed class JsonSocket : ISessionTransport
 {
     public const WebSocketCloseStatus TryAgainLater = (WebSocketCloseStatus)1013;
+    public const WebSocketCloseStatus ServiceRestart = (WebSocketCloseStatus)1012;
     private static readonly TimeSpan CloseAnswerWait = TimeSpan.FromSeconds(10);
 
     private readonly WebSocket socket;
@@ -44,6 +45,7 @@ public sealed class JsonSocket : ISessionTransport
     public static WebSocketCloseStatus StatusOf(CloseReason reason) => reason switch
     {
         CloseReason.SlowConsumer => TryAgainLater,
+        CloseReason.Restart => ServiceRestart,
         CloseReason.Flood or CloseReason.Unauthorized => WebSocketCloseStatus.PolicyViolation,
         CloseReason.TooBig => WebSocketCloseStatus.MessageTooBig,
         _ => WebSocketCloseStatus.NormalClosure,
