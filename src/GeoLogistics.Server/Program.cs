@@ -37,6 +37,7 @@ builder.Services.AddSingleton(TimeProvider.System);
 // Writes with events: the outbox (a change and its events commit together), and the booking of a driver for an
 // order that dispatch and a dispatcher's assign share.
 builder.Services.AddScoped<EventLog>();
+builder.Services.AddEvents(builder.Configuration);
 builder.Services.AddScoped<Booking>();
 
 // Redis, when Redis:Configuration is set: the backplane that makes several nodes one for volatile messages and the

@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Nodes;
 using GeoLogistics.Server.Realtime.Core;
@@ -22,6 +23,8 @@ public static class RealtimeApi
         // ILivePublisher: the hub alone, or the backplane in front of it (Nodes/NodesSetup.cs).
         services.AddSingleton<ITopicAccess, TopicAccess>();
         services.AddSingleton<Subscriptions>();
+        // Retention prunes no further than a replay in progress here has read.
+        services.AddSingleton<IReplayFloor>(sp => sp.GetRequiredService<Subscriptions>());
         services.AddSingleton<JsonProtocol>();
         services.AddHostedService<TokenExpiry>();
         return services;

@@ -38,8 +38,13 @@ public interface ISubscribeReplies
 /// from the store in pages at the client's pace, then switch to live with no gap and no duplicate, and fill a map with
 /// the latest positions.
 /// </summary>
-public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScopeFactory scopes)
+public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScopeFactory scopes) : IReplayFloor
 {
+    // Each replay in progress and the seq it has read up to: retention prunes no further than the lowest.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<object, long> replaying = new();
+
+    public long? Lowest => replaying.IsEmpty ? null : replaying.Values.DefaultIfEmpty(long.MaxValue).Min();
+
     public async Task<SubscribeOutcome> SubscribeAsync(LiveSession session, SubscribeRequest request, ISubscribeReplies replies)
     {
         if (session.HasSubscription(request.Id))
@@ -88,18 +93,29 @@ public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScop
     /// <summary>
     /// Every matching event in (after, head], from the store, in seq order, a page at a time: the next page only once
     /// the client has read the previous one down to half, each paid from its message budget. One replay at a time per
-    /// session: the adapter reads the client's next message only when this is done.
+    /// session: the adapter reads the client's next message only when this is done. While it runs, retention on this
+    /// node prunes nothing it has still to read; before each page it checks that no other node's did either, and
+    /// answers <c>replay_unavailable</c> rather than leave a gap.
     /// </summary>
     private async Task<int> ReplayAsync(LiveSession session, Caller caller, SubscribeRequest request, long after, long head, ISubscribeReplies replies)
     {
+        var replay = new object();
+        replaying[replay] = after;
+        try
+        {
+            return await ReplayPagesAsync(session, caller, request, after, head, replies, cursor => replaying[replay] = cursor);
+        }
+        finally
+        {
+            replaying.TryRemove(replay, out _);
+        }
+    }
+
+    private async Task<int> ReplayPagesAsync(
+        LiveSession session, Caller caller, SubscribeRequest request, long after, long head, ISubscribeReplies replies, Action<long> readUpTo)
+    {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDb>();
-        var oldest = await db.Events.MinAsync(e => e.Seq, session.Aborted) ?? 0;
-        if (oldest > 1 && after + 1 < oldest)
-        {
-            session.Send(replies.ReplayUnavailable(request, oldest));
-            return 0;
-        }
         var topic = request.Topic;
         var events = db.Events.AsNoTracking().VisibleTo(caller);
         events = topic.Kind switch
@@ -119,6 +135,13 @@ public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScop
         var wire = new List<LiveMessage>(pageSize);
         while (cursor < head && await session.BeforeReplayPageAsync(pageSize / 2))
         {
+            // The log starts at seq 1; once pruned, at its oldest kept event. Asking for less than that is unavailable.
+            var oldest = await db.Events.MinAsync(e => e.Seq, session.Aborted) ?? 0;
+            if (oldest > 1 && cursor + 1 < oldest)
+            {
+                session.Send(replies.ReplayUnavailable(request with { Since = cursor }, oldest));
+                break;
+            }
             var from = cursor;
             var page = await events.Where(e => e.Seq > from && e.Seq <= head).OrderBy(e => e.Seq).Take(pageSize).ToListAsync(session.Aborted);
             if (page.Count == 0)
@@ -140,6 +163,7 @@ public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScop
             }
             sent += wire.Count;
             cursor = page[^1].Seq!.Value;
+            readUpTo(cursor);
         }
         hub.CountReplayed(sent);
         return sent;
