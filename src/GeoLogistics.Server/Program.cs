@@ -8,6 +8,7 @@ using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Nodes;
+using GeoLogistics.Server.Observability;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Realtime;
 using GeoLogistics.Server.Realtime.Json;
@@ -72,8 +73,9 @@ builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true)
 builder.WebHost.ConfigureKestrel((context, kestrel) =>
     kestrel.Limits.MaxRequestBodySize = context.Configuration.GetValue("Api:MaxRequestBodyBytes", new ApiOptions().MaxRequestBodyBytes));
 
-// Ops: OpenAPI document and reference page (in Development, or with Api:Docs), health probes.
+// Ops: OpenAPI document and reference page (in Development, or with Api:Docs), health probes, /metrics.
 builder.Services.AddOpenApi();
+builder.Services.AddObservability();
 
 // Dashboard: its scripts and styles from wwwroot/, also when a built (not published) server runs outside Development.
 builder.WebHost.UseStaticWebAssets();
@@ -107,6 +109,7 @@ if (app.Configuration.GetValue<bool?>("Api:Docs") ?? app.Environment.IsDevelopme
 }
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = Readiness.WriteAsync });
+app.MapObservability();
 app.MapStaticAssets();
 app.MapDashboard();
 

@@ -8,6 +8,7 @@ public static class DispatchSetup
         services.AddSingleton<IDispatchStore, DispatchStore>();
         services.AddSingleton<DispatchService>();
         services.AddSingleton<DispatchQueue>();
+        services.AddSingleton<DispatchMetrics>();
         services.AddHostedService<DispatchWorker>();
         return services;
     }

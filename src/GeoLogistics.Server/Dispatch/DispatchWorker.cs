@@ -18,12 +18,14 @@ public sealed partial class DispatchWorker : BackgroundService
     private readonly IDispatchStore store;
     private readonly DispatchOptions options;
     private readonly ILogger<DispatchWorker> logger;
+    private readonly DispatchMetrics metrics;
     private readonly SemaphoreSlim sweepRequested = new(0, 1);
 
     public DispatchWorker(
         EventFeed feed, DispatchQueue queue, DispatchService dispatch, IDispatchStore store,
-        IOptions<DispatchOptions> options, ILogger<DispatchWorker> logger)
+        IOptions<DispatchOptions> options, DispatchMetrics metrics, ILogger<DispatchWorker> logger)
     {
+        this.metrics = metrics;
         this.queue = queue;
         this.dispatch = dispatch;
         this.store = store;
@@ -81,12 +83,14 @@ public sealed partial class DispatchWorker : BackgroundService
         {
             await foreach (var orderId in queue.ReadAllAsync(ct))
             {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 try
                 {
-                    await dispatch.DispatchAsync(orderId, ct);
+                    metrics.Record(await dispatch.DispatchAsync(orderId, ct), started);
                 }
                 catch (Exception e) when (StoreFailures.IsTransient(e) && !ct.IsCancellationRequested)
                 {
+                    metrics.Record(DispatchOutcome.StoreUnavailable, started);
                     // An outage is expected now and then: one line, no stack trace. The order is still dispatchable.
                     LogDispatchStoreDown(logger, orderId, e.GetType().Name);
                 }

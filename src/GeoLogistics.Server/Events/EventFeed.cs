@@ -26,8 +26,9 @@ public sealed class EventFeedOptions
 /// a poll covers a lost wake-up.
 /// </summary>
 public sealed partial class EventFeed(
-    IServiceScopeFactory scopes, IOptions<EventFeedOptions> options, ILogger<EventFeed> logger) : BackgroundService
+    IServiceScopeFactory scopes, IOptions<EventFeedOptions> options, ILogger<EventFeed> logger, TimeProvider? clock = null) : BackgroundService
 {
+    private readonly TimeProvider clock = clock ?? TimeProvider.System;
     private readonly List<Func<IReadOnlyList<CommittedEvent>, CancellationToken, Task>> consumers = [];
     private readonly SemaphoreSlim signal = new(0, 1);
     private readonly ConcurrentDictionary<long, Expected> expected = new();
@@ -99,6 +100,11 @@ public sealed partial class EventFeed(
         }
     }
 
+    private double handOutDelay;
+
+    /// <summary>From the append of the newest event handed out to its hand-out, in seconds: how far the live path lags the log.</summary>
+    public double HandOutDelaySeconds => Volatile.Read(ref handOutDelay);
+
     /// <summary>The newest seq handed to consumers.</summary>
     public long Head => Interlocked.Read(ref head);
 
@@ -167,6 +173,7 @@ public sealed partial class EventFeed(
                 }
             }
             Interlocked.Exchange(ref head, batch[^1].Seq!.Value);
+            Volatile.Write(ref handOutDelay, Math.Max(0, (clock.GetUtcNow() - batch[^1].Ts).TotalSeconds));
             HandedOut(batch);
         }
     }

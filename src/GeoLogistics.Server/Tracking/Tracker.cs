@@ -44,6 +44,7 @@ public sealed class Tracker(
     private int pendingPointCount;
     private long droppedPoints;
     private long acceptedPositions;
+    private long rateLimitedPositions;
     private long storedPositions;
     private long storeFlushes;
 
@@ -85,6 +86,9 @@ public sealed class Tracker(
 
     /// <summary>Positions accepted since start-up (past the checks and the rate), live or history: the ingest count.</summary>
     public long AcceptedPositions => Interlocked.Read(ref acceptedPositions);
+
+    /// <summary>Positions (or batches) dropped since start-up for coming faster than a driver's rate.</summary>
+    public long RateLimitedPositions => Interlocked.Read(ref rateLimitedPositions);
 
     /// <summary>Driver positions written to the store by the writer since start-up.</summary>
     public long StoredPositions => Interlocked.Read(ref storedPositions);
@@ -130,6 +134,7 @@ public sealed class Tracker(
         }
         if (!Acquire(driverId, out var retryAfter))
         {
+            Interlocked.Increment(ref rateLimitedPositions);
             return new LocationOutcome.RateLimited(retryAfter);
         }
         await AcceptAsync(driverId, request, at, ct);
@@ -161,6 +166,7 @@ public sealed class Tracker(
         }
         if (!Acquire(driverId, out var retryAfter))
         {
+            Interlocked.Increment(ref rateLimitedPositions);
             return new LocationOutcome.RateLimited(retryAfter);
         }
         foreach (var position in batch.OrderBy(p => p.RecordedAt))

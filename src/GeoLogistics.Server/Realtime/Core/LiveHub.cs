@@ -77,6 +77,14 @@ public sealed class LiveHub : ILivePublisher
 
     public long SessionsDropped => Interlocked.Read(ref sessionsDropped);
 
+    private long received;
+
+    /// <summary>Messages clients sent, on every protocol, since start-up.</summary>
+    public long MessagesReceived => Interlocked.Read(ref received);
+
+    /// <summary>Each protocol counts every message a client sends it, whatever becomes of it.</summary>
+    public void CountReceived() => Interlocked.Increment(ref received);
+
     public void CountReplayed(int count) => Interlocked.Add(ref replayed, count);
 
     public void CountDropped() => Interlocked.Increment(ref sessionsDropped);

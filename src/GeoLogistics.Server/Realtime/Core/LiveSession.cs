@@ -94,6 +94,9 @@ public sealed class LiveSession : IThreadPoolWorkItem
 
     public string Id { get; } = Guid.NewGuid().ToString("N");
 
+    /// <summary>The hub the session belongs to (its options, its counters).</summary>
+    public LiveHub Hub => hub;
+
     public Caller Caller { get; private set; }
 
     public Guid UserId => Caller.UserId;

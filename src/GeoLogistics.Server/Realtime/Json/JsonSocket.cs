@@ -111,6 +111,7 @@ public sealed class JsonSocket : ISessionTransport
                         break;
                     }
                     var counts = true;
+                    Session.Hub.CountReceived();
                     if (message.Type == WebSocketMessageType.Binary)
                     {
                         Session.Send(JsonProtocol.Error("bad_request", "Messages are JSON text frames."));
