@@ -4,6 +4,7 @@ using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Realtime.Json;
+using GeoLogistics.Server.Realtime.Stomp;
 using GeoLogistics.Server.Tracking;
 using GeoLogistics.Server.Users;
 using Microsoft.EntityFrameworkCore;
@@ -23,6 +24,7 @@ public static class RealtimeApi
         services.AddSingleton<Subscriptions>();
         services.AddSingleton<JsonProtocol>();
         services.AddHostedService<TokenExpiry>();
+        services.AddStomp(config);
         return services;
     }
 
@@ -32,6 +34,7 @@ public static class RealtimeApi
             .WithSummary("Upgrade to the JSON WebSocket protocol (docs/realtime.md).").RequireAuthorization();
         routes.MapGet("/api/ws/stats", Stats).WithTags("Realtime").WithName("WebSocketStats")
             .WithSummary("Connections, subscriptions per topic, queue depths, messages sent and dropped, positions accepted (admin).").RequireAuthorization();
+        routes.MapStomp();
         return routes;
     }
 
