@@ -81,7 +81,11 @@ public static class StompParser
         // The command line.
         if (!TryLine(input, ref position, limits.MaxHeaderLineBytes, out var commandLine, out var lineError))
         {
-            return lineError ?? MoreOrTooBig(input, limits);
+            // No EOL yet: what came so far must still be able to become a command.
+            var partial = input.Length > 0 && input[^1] == Cr ? input[..^1] : input;
+            return lineError ?? (partial.Length > MaxCommandLength || !IsCommand(partial)
+                ? Fail("A frame starts with a command such as CONNECT, SUBSCRIBE or SEND, on a line of its own.")
+                : new StompParse(StompParseStatus.Incomplete, 0));
         }
         if (commandLine.Length is 0 or > MaxCommandLength || !IsCommand(commandLine))
         {

@@ -86,7 +86,11 @@ public sealed class StompWire(bool sockJs)
                 reader.Read();
             }
             var complete = array ? reader.TokenType == JsonTokenType.EndArray : reader.TokenType == JsonTokenType.String;
-            return complete && !reader.Read() ? stomp.WrittenMemory : null;
+            if (!complete || reader.Read())
+            {
+                return null;
+            }
+            return stomp.WrittenMemory;
         }
         catch (JsonException)
         {
