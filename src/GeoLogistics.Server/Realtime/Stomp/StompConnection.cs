@@ -144,16 +144,18 @@ public sealed class StompConnection : ISessionTransport
 
     // ---- Heart-beats (StompHeartbeats calls this, for every connection, from one timer) ----
 
-    /// <summary>Sends a heart-beat if nothing went out for an interval; closes a client silent for twice its own.</summary>
+    /// <summary>Sends a heart-beat if nothing went out for an interval; closes a client silent for twice its own and a second.</summary>
     public void Beat(long now)
     {
         if (Session is not { IsClosing: false } session)
         {
             return;
         }
-        if (ExpectEvery > 0 && now - Volatile.Read(ref lastRead) > 2 * ExpectEvery)
+        // Slack for a client's timer and the network: twice its interval, and a second more.
+        var silence = (2 * ExpectEvery) + 1000;
+        if (ExpectEvery > 0 && now - Volatile.Read(ref lastRead) > silence)
         {
-            Fail("heart-beat missed", $"Nothing came from the client for {2 * ExpectEvery} ms; it promised a heart-beat every {ExpectEvery} ms.",
+            Fail("heart-beat missed", $"Nothing came from the client for {silence} ms; it promised a heart-beat every {ExpectEvery} ms.",
                 null, WebSocketCloseStatus.PolicyViolation);
             return;
         }
@@ -242,8 +244,7 @@ public sealed class StompConnection : ISessionTransport
     public async Task RunAsync(
         Func<StompConnection, StompFrame, Task> connect, Func<StompConnection, StompFrame, Task<bool>> handle, TimeSpan connectTimeout, CancellationToken ct)
     {
-        using var connectDeadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        connectDeadline.CancelAfter(connectTimeout);
+        var connectBy = Environment.TickCount64 + (long)connectTimeout.TotalMilliseconds;
         var messagesBeforeConnect = 0;
         try
         {
@@ -251,7 +252,19 @@ public sealed class StompConnection : ISessionTransport
             while (socket.State == WebSocketState.Open && Session is not { IsClosing: true } && lastWords is null)
             {
                 // Wait for data without a buffer: an idle connection holds none.
-                var ready = await socket.ReceiveAsync(Memory<byte>.Empty, Session is null ? connectDeadline.Token : ct);
+                ValueWebSocketReceiveResult ready;
+                if (Session is not null)
+                {
+                    ready = await socket.ReceiveAsync(Memory<byte>.Empty, ct);
+                }
+                else if (await ReceiveByAsync(connectBy, ct) is { } first)
+                {
+                    ready = first;
+                }
+                else
+                {
+                    return;
+                }
                 if (ready.MessageType == WebSocketMessageType.Close || Session is { IsClosing: true })
                 {
                     break;
@@ -284,10 +297,6 @@ public sealed class StompConnection : ISessionTransport
             Session?.Close(SessionClose.Bye);
             await DiscardUntilClosedAsync(ct);
         }
-        catch (OperationCanceledException) when (Session is null && !ct.IsCancellationRequested)
-        {
-            await RefuseAsync("CONNECT expected", $"No CONNECT frame within {connectTimeout.TotalSeconds:0} s.", WebSocketCloseStatus.PolicyViolation);
-        }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
         {
         }
@@ -299,6 +308,41 @@ public sealed class StompConnection : ISessionTransport
         {
             await Session.WhenEndedAsync();
         }
+    }
+
+    /// <summary>
+    /// Before CONNECT: the client's next message, if it starts before the deadline. If not, the ERROR and the close go
+    /// out, and this reads on until the client answers (or is cut off); null. The receive is not cancelled instead:
+    /// cancelling a WebSocket's receive aborts the socket, and the client would never learn why.
+    /// </summary>
+    private async Task<ValueWebSocketReceiveResult?> ReceiveByAsync(long deadline, CancellationToken ct)
+    {
+        var pending = socket.ReceiveAsync(Memory<byte>.Empty, ct).AsTask();
+        using (var timer = new CancellationTokenSource())
+        {
+            var wait = Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64)), timer.Token);
+            if (await Task.WhenAny(pending, wait) == pending)
+            {
+                await timer.CancelAsync();
+                return await pending;
+            }
+        }
+        if (Interlocked.CompareExchange(ref lastWords, StompWriter.Error("CONNECT expected", "No CONNECT frame in time."), null) is null)
+        {
+            closeStatus = WebSocketCloseStatus.PolicyViolation;
+            await CloseAsync(new SessionClose(CloseReason.Normal, "CONNECT expected"));
+        }
+        try
+        {
+            if ((await pending).MessageType != WebSocketMessageType.Close)
+            {
+                await DiscardUntilClosedAsync(CancellationToken.None);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
+        {
+        }
+        return null;
     }
 
     private async Task HandleMessageAsync(ReadOnlyMemory<byte> message, Func<StompConnection, StompFrame, Task> connect, Func<StompConnection, StompFrame, Task<bool>> handle)

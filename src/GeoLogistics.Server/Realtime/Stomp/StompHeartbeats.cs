@@ -5,7 +5,7 @@ namespace GeoLogistics.Server.Realtime.Stomp;
 
 /// <summary>
 /// STOMP heart-beats for every connection from one timer: it walks the connections a few times per interval, sends
-/// an EOL to each that has been quiet for its interval and closes each client silent for twice its own. A timer per
+/// an EOL to each that has been quiet for its interval and closes each client silent for twice its own (and a second). A timer per
 /// connection would wake an idle server thousands of times a second (as <see cref="TokenExpiry"/> found).
 /// </summary>
 public sealed class StompHeartbeats(IOptions<StompOptions> options, TimeProvider clock) : BackgroundService

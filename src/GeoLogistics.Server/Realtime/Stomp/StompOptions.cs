@@ -5,7 +5,7 @@ public sealed class StompOptions
 {
     /// <summary>
     /// The heart-beat the server offers both ways (CONNECTED's <c>heart-beat</c>); each way runs at the slower of this
-    /// and what the client asks, and zero on either side turns it off. A client silent for twice its interval is closed.
+    /// and what the client asks, and zero on either side turns it off. A client silent for twice its interval and a second more is closed.
     /// </summary>
     public TimeSpan HeartBeat { get; set; } = TimeSpan.FromSeconds(10);
 
