@@ -57,7 +57,7 @@ public sealed partial class StompProtocol(
         var expires = connection.HandshakeExpires;
         if (TokenOf(frame) is { } token)
         {
-            switch (await tokens.CheckAsync(token, CancellationToken.None))
+            switch (await tokens.CheckAsync(token, connection.Aborted))
             {
                 case TokenCheck.Refused refused:
                     await connection.RefuseAsync("unauthorized", refused.Reason, WebSocketCloseStatus.PolicyViolation);
