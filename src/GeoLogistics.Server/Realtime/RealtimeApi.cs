@@ -6,6 +6,7 @@ using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Nodes;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Realtime.Json;
+using GeoLogistics.Server.Realtime.Stomp;
 using GeoLogistics.Server.Tracking;
 using GeoLogistics.Server.Users;
 using Microsoft.EntityFrameworkCore;
@@ -27,6 +28,7 @@ public static class RealtimeApi
         services.AddSingleton<IReplayFloor>(sp => sp.GetRequiredService<Subscriptions>());
         services.AddSingleton<JsonProtocol>();
         services.AddHostedService<TokenExpiry>();
+        services.AddStomp(config);
         return services;
     }
 
@@ -36,6 +38,7 @@ public static class RealtimeApi
             .WithSummary("Upgrade to the JSON WebSocket protocol (docs/realtime.md).").RequireAuthorization();
         routes.MapGet("/api/ws/stats", Stats).WithTags("Realtime").WithName("WebSocketStats")
             .WithSummary("Connections, subscriptions per topic, queue depths, messages sent and dropped, positions accepted (admin).").RequireAuthorization();
+        routes.MapStomp();
         return routes;
     }
 

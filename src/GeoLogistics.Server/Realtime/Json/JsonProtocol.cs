@@ -114,17 +114,6 @@ public sealed partial class JsonProtocol(
         return value.GetString();
     }
 
-    private static double? OptionalNumber(JsonElement root, string name)
-    {
-        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
-        {
-            return null;
-        }
-        return value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number)
-            ? number
-            : throw new BadMessage(name, $"{name} is a number.");
-    }
-
     private async Task SubscribeAsync(LiveSession session, JsonElement root)
     {
         var topicText = OptionalString(root, "topic", 100) ?? throw new BadMessage("topic", "topic is required.");
@@ -241,17 +230,10 @@ public sealed partial class JsonProtocol(
             SendError(session, "forbidden", "Only drivers report locations.");
             return false;
         }
-        DateTimeOffset? recordedAt = null;
-        var when = OptionalString(root, "recordedAt", 40) ?? OptionalString(root, "ts", 40);
-        if (when is not null)
+        if (!LocationMessage.TryRead(root, out var request, out var bad))
         {
-            recordedAt = DateTimeOffset.TryParse(when, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed)
-                ? parsed
-                : throw new BadMessage("recordedAt", "recordedAt is an ISO 8601 time.");
+            throw new BadMessage(bad.Field, bad.Message);
         }
-        var request = new LocationRequest(
-            OptionalNumber(root, "lat"), OptionalNumber(root, "lng"), OptionalNumber(root, "heading"),
-            OptionalNumber(root, "speed"), OptionalNumber(root, "accuracy"), recordedAt);
         var outcome = await tracker.ReportAsync(driverId, request, session.Aborted);
         switch (outcome)
         {
