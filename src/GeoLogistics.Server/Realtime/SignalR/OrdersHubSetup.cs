@@ -25,6 +25,9 @@ public static class OrdersHubSetup
         services.AddSignalR().AddMessagePackProtocol();
         services.AddSingleton<HubLifetimeManager<OrdersHub>, OrdersHubSessions>();
         services.AddSingleton<OrdersHubCalls>();
+        // SignalR logs every exception a hub method throws as an error, with its stack. The hub's are refusals meant for
+        // the client (a forbidden topic is no server fault), and OrdersHubCalls logs any other failure itself.
+        services.AddLogging(logging => logging.AddFilter("Microsoft.AspNetCore.SignalR.Internal.DefaultHubDispatcher", LogLevel.Critical));
         services.AddOptions<HubOptions<OrdersHub>>().Configure<IOptions<RealtimeOptions>>((hub, realtime) =>
         {
             hub.SupportedProtocols = [Json, MessagePack];
