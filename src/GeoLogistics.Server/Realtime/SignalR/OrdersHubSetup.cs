@@ -22,7 +22,8 @@ public static class OrdersHubSetup
 
     public static IServiceCollection AddOrdersHub(this IServiceCollection services)
     {
-        services.AddSignalR().AddMessagePackProtocol();
+        // AddHubOptions marks the hub's options as its own (else SignalR uses the global ones); they are set just below.
+        services.AddSignalR().AddMessagePackProtocol().AddHubOptions<OrdersHub>(_ => { });
         services.AddSingleton<HubLifetimeManager<OrdersHub>, OrdersHubSessions>();
         services.AddSingleton<OrdersHubCalls>();
         // SignalR logs every exception a hub method throws as an error, with its stack. The hub's are refusals meant for
