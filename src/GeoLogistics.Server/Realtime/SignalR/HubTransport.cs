@@ -70,6 +70,7 @@ public sealed class HubTransport : ISessionTransport, ISubscribeReplies
         }
         catch (TimeoutException)
         {
+            // Aborted: whatever the abandoned write still copies from the buffer given back below goes nowhere.
             connection.Abort();
             throw;
         }

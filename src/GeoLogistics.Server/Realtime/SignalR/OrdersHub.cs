@@ -47,9 +47,9 @@ public sealed class OrdersHub(Subscriptions subscriptions, Tracker tracker, Live
         };
     }
 
-    public void Unsubscribe(string id)
+    public void Unsubscribe(string? id)
     {
-        if (!Session.RemoveSubscription(id))
+        if (id is null || !Session.RemoveSubscription(id))
         {
             throw Refused("not_found", $"No subscription '{id}' on this connection.");
         }

@@ -101,6 +101,30 @@ public class SignalRBadInputTests
         await AssertServerWorksAsync(app, protocol);
     }
 
+    /// <summary>A clock stopped an hour back, so that every token it mints expires <paramref name="expiresIn"/> from now.</summary>
+    private sealed class Backdated(TimeSpan expiresIn) : TimeProvider
+    {
+        private readonly DateTimeOffset at = System.GetUtcNow() - TimeSpan.FromMinutes(60) + expiresIn;
+
+        public override DateTimeOffset GetUtcNow() => at;
+    }
+
+    [Theory]
+    [MemberData(nameof(Protocols))]
+    public async Task A_connection_whose_token_expires_is_closed_saying_so(string protocol)
+    {
+        await using var app = await TestApp.StartAsync();
+        var token = await app.TokenForAsync("dispatcher@demo.test", new Backdated(TimeSpan.FromSeconds(8)));
+        await using var client = await HubClient.ConnectAsync(app.ServerUri, token, protocol, Ct);
+        await client.SubscribeAsync("orders");
+
+        var error = await client.ClosedAsync();
+
+        Assert.NotNull(error);
+        Assert.Equal("The server closed the connection with the following error: token expired", error.Message);
+        Assert.Equal(HubConnectionState.Disconnected, client.Connection.State);
+    }
+
     [Fact]
     public async Task A_user_at_the_socket_cap_is_refused_with_429_counting_every_protocol()
     {
