@@ -16,7 +16,8 @@ public static class BrowserSession
 
     /// <summary>
     /// Where the bearer handler finds a token when there is no <c>Authorization</c> header: <c>?access_token=</c> on
-    /// the socket handshake (browsers cannot set its headers), else the dashboard's cookie.
+    /// the socket handshake (browsers cannot set its headers; SignalR's clients send it so to <c>/hubs/…</c>), else the
+    /// dashboard's cookie.
     /// </summary>
     public static Task ReadToken(MessageReceivedContext context)
     {
@@ -25,7 +26,7 @@ public static class BrowserSession
         {
             return Task.CompletedTask;
         }
-        if (request.Path.StartsWithSegments("/api/ws", StringComparison.Ordinal) &&
+        if ((request.Path.StartsWithSegments("/api/ws", StringComparison.Ordinal) || request.Path.StartsWithSegments("/hubs", StringComparison.Ordinal)) &&
             request.Query["access_token"].FirstOrDefault() is { Length: > 0 } fromQuery)
         {
             context.Token = fromQuery;

@@ -7,6 +7,7 @@ using GeoLogistics.Server.Nodes;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Realtime.Json;
 using GeoLogistics.Server.Realtime.Stomp;
+using GeoLogistics.Server.Realtime.SignalR;
 using GeoLogistics.Server.Tracking;
 using GeoLogistics.Server.Users;
 using Microsoft.EntityFrameworkCore;
@@ -29,6 +30,7 @@ public static class RealtimeApi
         services.AddSingleton<JsonProtocol>();
         services.AddHostedService<TokenExpiry>();
         services.AddStomp(config);
+        services.AddOrdersHub();
         return services;
     }
 
@@ -39,6 +41,7 @@ public static class RealtimeApi
         routes.MapGet("/api/ws/stats", Stats).WithTags("Realtime").WithName("WebSocketStats")
             .WithSummary("Connections, subscriptions per topic, queue depths, messages sent and dropped, positions accepted (admin).").RequireAuthorization();
         routes.MapStomp();
+        routes.MapOrdersHub();
         return routes;
     }
 
@@ -74,10 +77,7 @@ public static class RealtimeApi
         using var admission = hub.TryAdmit(caller.UserId);
         if (admission is null)
         {
-            http.Response.Headers.RetryAfter = "5";
-            return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many sockets",
-                detail: $"A user may hold {options.Value.MaxConnectionsPerUser} sockets at once; close one before opening another.",
-                extensions: new Dictionary<string, object?> { ["limit"] = options.Value.MaxConnectionsPerUser });
+            return TooManySockets(http, options.Value);
         }
         var expires = ExpiryOf(http);
 
@@ -111,7 +111,17 @@ public static class RealtimeApi
             detail: "This node is stopping; connect again, and resume with since.");
     }
 
-    private static DateTimeOffset ExpiryOf(HttpContext http)
+    /// <summary>429 for a user at <see cref="RealtimeOptions.MaxConnectionsPerUser"/>, on every protocol's handshake.</summary>
+    internal static IResult TooManySockets(HttpContext http, RealtimeOptions options)
+    {
+        http.Response.Headers.RetryAfter = "5";
+        return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many sockets",
+            detail: $"A user may hold {options.MaxConnectionsPerUser} sockets at once; close one before opening another.",
+            extensions: new Dictionary<string, object?> { ["limit"] = options.MaxConnectionsPerUser });
+    }
+
+    /// <summary>When the handshake's token expires: the session is closed then (<see cref="TokenExpiry"/>).</summary>
+    internal static DateTimeOffset ExpiryOf(HttpContext http)
     {
         var exp = http.User.FindFirst(JwtRegisteredClaimNames.Exp)?.Value;
         return long.TryParse(exp, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.MaxValue;

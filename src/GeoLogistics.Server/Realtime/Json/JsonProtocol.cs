@@ -221,27 +221,24 @@ public sealed partial class JsonProtocol(
         }
     }
 
-
     /// <summary>True when the position was accepted.</summary>
     private async Task<bool> ReportLocationAsync(LiveSession session, JsonElement root)
     {
-        if (session.Caller.DriverId is not { } driverId)
-        {
-            SendError(session, "forbidden", "Only drivers report locations.");
-            return false;
-        }
         if (!LocationMessage.TryRead(root, out var request, out var bad))
         {
             throw new BadMessage(bad.Field, bad.Message);
         }
-        var outcome = await tracker.ReportAsync(driverId, request, session.Aborted);
+        var outcome = await tracker.ReportAsync(session, request);
         switch (outcome)
         {
+            case null:
+                SendError(session, "forbidden", SocketPositions.NotADriver);
+                break;
             case LocationOutcome.Invalid invalid:
                 SendError(session, "bad_request", invalid.Message, Detail("field", invalid.Field));
                 break;
             case LocationOutcome.RateLimited limited when session.ShouldReportDrop():
-                SendError(session, "rate_limited", "Positions above your rate are dropped.", Detail("retryAfterMs", ((int)limited.RetryAfter.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                SendError(session, "rate_limited", SocketPositions.Dropped, Detail("retryAfterMs", ((int)limited.RetryAfter.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture)));
                 break;
         }
         return outcome is LocationOutcome.Accepted;

@@ -90,10 +90,7 @@ public static class StompApi
         var admission = caller is null ? null : hub.TryAdmit(caller.UserId);
         if (caller is not null && admission is null)
         {
-            http.Response.Headers.RetryAfter = "5";
-            return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many sockets",
-                detail: $"A user may hold {hub.Options.MaxConnectionsPerUser} sockets at once; close one before opening another.",
-                extensions: new Dictionary<string, object?> { ["limit"] = hub.Options.MaxConnectionsPerUser });
+            return RealtimeApi.TooManySockets(http, hub.Options);
         }
 
         var requested = http.WebSockets.WebSocketRequestedProtocols;
