@@ -44,7 +44,16 @@ public partial class MetricsTests
         var created = await (await app.DispatcherAsync()).PostAsJsonAsync("/api/orders", HttpTestExtensions.NewOrder(), Ct);
         created.EnsureSuccessStatusCode();
         await client.NextAsync("order.dispatch_failed");
+        // A session counts a message once its write returned, which may be a moment after the client has it.
         var after = await scraper.GetStringAsync("/metrics", Ct);
+        using (var patience = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            while (Value(after, "geologistics_live_messages_out_total") < 4)
+            {
+                await Task.Delay(50, patience.Token);
+                after = await scraper.GetStringAsync("/metrics", Ct);
+            }
+        }
 
         Assert.Contains("service_instance_id=\"node-under-test\"", after, StringComparison.Ordinal);
         Assert.Equal("node-under-test", app.Services.GetRequiredService<NodeIdentity>().Name);
