@@ -534,7 +534,7 @@ public sealed class EngineConnection
         {
             farewell = [.. namespaces.Keys.Select(ns => SocketIoReplies.Farewell(ns, close))];
         }
-        Close(close, farewell.Length == 0 ? default : SocketIo.Batch(farewell));
+        Close(close, farewell.Length == 0 ? default : SocketIoPackets.Batch(farewell));
     }
 
     /// <summary>
@@ -549,7 +549,7 @@ public sealed class EngineConnection
             failed = true;
             farewell = [.. namespaces.Keys.Select(ns => SocketIoReplies.ErrorEvent(ns, "bad_packet", why))];
         }
-        Close(new SessionClose(CloseReason.Normal, why), farewell.Length == 0 ? default : SocketIo.Batch(farewell));
+        Close(new SessionClose(CloseReason.Normal, why), farewell.Length == 0 ? default : SocketIoPackets.Batch(farewell));
     }
 
     public SessionClose? ClosedWith => Volatile.Read(ref closed);

@@ -67,7 +67,7 @@ public sealed class NamespaceSocket : ISessionTransport
             switch (close.Reason)
             {
                 case CloseReason.Unauthorized:
-                    engine.Send(SocketIo.Batch(SocketIoReplies.Farewell(Namespace, close), SocketIo.Disconnect(Namespace)));
+                    engine.Send(SocketIoPackets.Batch(SocketIoReplies.Farewell(Namespace, close), SocketIoPackets.Disconnect(Namespace)));
                     break;
                 case CloseReason.SlowConsumer or CloseReason.Flood or CloseReason.TooBig:
                     engine.Close(close, SocketIoReplies.Farewell(Namespace, close));

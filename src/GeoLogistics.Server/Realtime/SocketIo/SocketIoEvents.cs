@@ -34,12 +34,12 @@ public static class SocketIoEvents
         var translation = Translated.GetValue(message, _ => new Translation());
         if (ns == OrdersNamespace)
         {
-            return SocketIo.EventWithBody(ns, translation.Orders ??= Body(message, ns));
+            return SocketIoPackets.EventWithBody(ns, translation.Orders ??= Body(message, ns));
         }
-        var packet = SocketIo.EventWithBody(ns, translation.Realtime ??= Body(message, ns));
+        var packet = SocketIoPackets.EventWithBody(ns, translation.Realtime ??= Body(message, ns));
         if (message.IsDurable && message.Type == "order.assigned" && caller.DriverId is { } driver && message.DriverId == driver)
         {
-            return SocketIo.Batch(packet, SocketIo.EventWithBody(ns, translation.Assignment ??= Body(message, ns, assignment: true)));
+            return SocketIoPackets.Batch(packet, SocketIoPackets.EventWithBody(ns, translation.Assignment ??= Body(message, ns, assignment: true)));
         }
         return packet;
     }

@@ -54,7 +54,7 @@ public sealed partial class SocketIoProtocol(
 
     private async Task HandleMessageAsync(EngineConnection engine, ReadOnlyMemory<byte> data, CancellationToken ct)
     {
-        if (!SocketIo.TryParse(data, out var packet, out var error))
+        if (!SocketIoPackets.TryParse(data, out var packet, out var error))
         {
             engine.Fail($"parse error: {error}");
             return;
@@ -98,12 +98,12 @@ public sealed partial class SocketIoProtocol(
         var ns = packet.Namespace;
         if (ns is not (OrdersNamespace or RealtimeNamespace))
         {
-            engine.Send(SocketIo.ConnectError(ns, "Invalid namespace"));
+            engine.Send(SocketIoPackets.ConnectError(ns, "Invalid namespace"));
             return;
         }
         if (engine.IsConnected(ns))
         {
-            engine.Send(SocketIo.ConnectError(ns, $"Already connected to {ns}."));
+            engine.Send(SocketIoPackets.ConnectError(ns, $"Already connected to {ns}."));
             return;
         }
         var auth = packet.Data?.RootElement ?? default;
@@ -115,7 +115,7 @@ public sealed partial class SocketIoProtocol(
             {
                 if (t.ValueKind != JsonValueKind.String || t.GetString()!.Length is 0 or > 8192)
                 {
-                    engine.Send(SocketIo.ConnectError(ns, "auth.token is a string: the access token."));
+                    engine.Send(SocketIoPackets.ConnectError(ns, "auth.token is a string: the access token."));
                     return;
                 }
                 token = t.GetString()!;
@@ -125,7 +125,7 @@ public sealed partial class SocketIoProtocol(
             {
                 if (s.ValueKind != JsonValueKind.Number || !s.TryGetInt64(out var seq) || seq < 0)
                 {
-                    engine.Send(SocketIo.ConnectError(ns, "auth.since is a seq: an integer of 0 or more."));
+                    engine.Send(SocketIoPackets.ConnectError(ns, "auth.since is a seq: an integer of 0 or more."));
                     return;
                 }
                 since = seq;
@@ -139,7 +139,7 @@ public sealed partial class SocketIoProtocol(
             switch (await tokens.CheckAsync(token, ct))
             {
                 case TokenCheck.Refused refused:
-                    engine.Send(SocketIo.ConnectError(ns, refused.Reason));
+                    engine.Send(SocketIoPackets.ConnectError(ns, refused.Reason));
                     return;
                 case TokenCheck.Valid valid:
                     (caller, expires) = (valid.Caller, valid.Expires);
@@ -154,14 +154,14 @@ public sealed partial class SocketIoProtocol(
         }
         else
         {
-            engine.Send(SocketIo.ConnectError(ns, engine.Auth.Refusal ?? "Authentication required: pass auth.token, or an Authorization header."));
+            engine.Send(SocketIoPackets.ConnectError(ns, engine.Auth.Refusal ?? "Authentication required: pass auth.token, or an Authorization header."));
             return;
         }
 
         // Each namespace socket is one of the user's sockets (Realtime:MaxConnectionsPerUser), as on every protocol.
         if (hub.TryAdmit(caller.UserId) is not { } admission)
         {
-            engine.Send(SocketIo.ConnectError(ns, $"Too many sockets: a user may hold {hub.Options.MaxConnectionsPerUser} at once."));
+            engine.Send(SocketIoPackets.ConnectError(ns, $"Too many sockets: a user may hold {hub.Options.MaxConnectionsPerUser} at once."));
             return;
         }
         var socket = new NamespaceSocket(engine, ns, caller, expires, hub, admission, since);
@@ -173,7 +173,7 @@ public sealed partial class SocketIoProtocol(
             return;
         }
         var session = socket.Session;
-        session.Send(SocketIo.Packet(SocketType.Connect, ns, null,
+        session.Send(SocketIoPackets.Packet(SocketType.Connect, ns, null,
             JsonSerializer.SerializeToUtf8Bytes(new ConnectData(session.Id), SocketIoJson.Default.ConnectData)));
         if (ns == RealtimeNamespace)
         {

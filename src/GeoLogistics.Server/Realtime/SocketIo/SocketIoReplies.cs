@@ -12,12 +12,12 @@ namespace GeoLogistics.Server.Realtime.SocketIo;
 public static class SocketIoReplies
 {
     public static byte[] Event<T>(string ns, string name, T payload, JsonTypeInfo<T> type) =>
-        SocketIo.Event(ns, name, json => JsonSerializer.Serialize(json, payload, type));
+        SocketIoPackets.Event(ns, name, json => JsonSerializer.Serialize(json, payload, type));
 
     public static byte[] Reply<T>(string ns, int? ackId, string name, T payload, JsonTypeInfo<T> type)
     {
         var evt = Event(ns, name, payload, type);
-        return ackId is { } id ? SocketIo.Batch(evt, SocketIo.Ack(ns, id, json => JsonSerializer.Serialize(json, payload, type))) : evt;
+        return ackId is { } id ? SocketIoPackets.Batch(evt, SocketIoPackets.Ack(ns, id, json => JsonSerializer.Serialize(json, payload, type))) : evt;
     }
 
     public static byte[] ErrorEvent(string ns, string code, string message, IReadOnlyDictionary<string, string>? details = null) =>
@@ -28,7 +28,7 @@ public static class SocketIoReplies
         var error = new ErrorData(code, message, details);
         var evt = Event(ns, "error", error, SocketIoJson.Default.ErrorData);
         return ackId is { } id
-            ? SocketIo.Batch(evt, SocketIo.Ack(ns, id, json => JsonSerializer.Serialize(json, new AckError(error), SocketIoJson.Default.AckError)))
+            ? SocketIoPackets.Batch(evt, SocketIoPackets.Ack(ns, id, json => JsonSerializer.Serialize(json, new AckError(error), SocketIoJson.Default.AckError)))
             : evt;
     }
 

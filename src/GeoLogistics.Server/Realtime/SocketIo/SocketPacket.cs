@@ -40,7 +40,7 @@ public sealed class SocketPacket(SocketType type, string ns, int? ackId, JsonDoc
 /// The parser is strict and total: a packet the protocol does not allow comes back as an error in words, never as an
 /// exception. The writers give whole Engine.IO packets (the <c>4</c> in front).
 /// </summary>
-public static class SocketIo
+public static class SocketIoPackets
 {
     /// <summary>Names the client library keeps for itself; an event by one of them is not an event.</summary>
     private static readonly string[] Reserved = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
