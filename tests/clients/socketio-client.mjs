@@ -1,6 +1,6 @@
 // socket.io-client under test (tests/GeoLogistics.Tests/Realtime/SocketIo): connects to the namespaces in NAMESPACES
 // (comma-separated, one Engine.IO connection for all, as the library multiplexes them) and writes one JSON line per
-// thing it sees: {"kind":"connect"|"connect_error"|"disconnect"|"event"|"ack"|"upgrade", "ns", …}.
+// thing it sees: {"kind":"open"|"upgrade"|"connect"|"connect_error"|"disconnect"|"event"|"ack", "ns", …}.
 // Reads commands from stdin: {"cmd":"emit","ns":"/orders","name":"join:hospital","payload":{…},"ack":true}.
 //
 // Environment: SERVER (http://127.0.0.1:port), NAMESPACES, TOKEN, AUTH ("auth": auth.token, "header": an Authorization
@@ -32,7 +32,10 @@ for (const ns of namespaces) {
   socket.onAny((name, payload) => print({ kind: "event", ns, name, payload }));
 }
 const manager = sockets.values().next().value.io;
-manager.on("open", () => manager.engine.on("upgrade", (t) => print({ kind: "upgrade", transport: t.name })));
+manager.on("open", () => {
+  print({ kind: "open", transport: manager.engine.transport.name });
+  manager.engine.on("upgrade", (t) => print({ kind: "upgrade", transport: t.name }));
+});
 
 createInterface({ input: process.stdin }).on("line", (line) => {
   const command = JSON.parse(line);

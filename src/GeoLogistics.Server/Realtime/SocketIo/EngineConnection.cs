@@ -216,6 +216,12 @@ public sealed class EngineConnection
             {
                 now = TakeAllLocked();
             }
+            else if (Transport == EngineTransport.Upgrading)
+            {
+                // The probe was answered before this poll came: the client waits for it to return before it pauses
+                // polling and sends the upgrade, so it must not park.
+                now = EngineIo.Noop;
+            }
             else
             {
                 getActive = true;
