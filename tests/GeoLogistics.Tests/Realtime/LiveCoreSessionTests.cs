@@ -1,5 +1,5 @@
-using System.Text;
 using System.Runtime.CompilerServices;
+using System.Text;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Tests.Support;
