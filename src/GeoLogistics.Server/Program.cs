@@ -12,6 +12,7 @@ using GeoLogistics.Server.Observability;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Realtime;
 using GeoLogistics.Server.Realtime.Json;
+using GeoLogistics.Server.Realtime.SocketIo;
 using GeoLogistics.Server.Redis;
 using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Tracking;
@@ -51,6 +52,7 @@ builder.Services.AddDispatch(builder.Configuration);
 
 // Real time: the event hub over the feed, the JSON WebSocket protocol; tracking: positions, ETA, routes.
 builder.Services.AddRealtime(builder.Configuration);
+builder.Services.AddSocketIo();
 builder.Services.AddTracking(builder.Configuration);
 
 // Auth: HS256 bearer tokens, roles from SPEC §2, login and location throttles.
@@ -100,6 +102,7 @@ app.MapDrivers();
 app.MapDemo();
 app.MapEvents();
 app.MapRealtime();
+app.MapSocketIo();
 app.MapTracking();
 
 if (app.Configuration.GetValue<bool?>("Api:Docs") ?? app.Environment.IsDevelopment())
