@@ -14,7 +14,6 @@ public sealed class JsonSocket : ISessionTransport
 {
     public const WebSocketCloseStatus TryAgainLater = (WebSocketCloseStatus)1013;
     public const WebSocketCloseStatus ServiceRestart = (WebSocketCloseStatus)1012;
-    private static readonly TimeSpan CloseAnswerWait = TimeSpan.FromSeconds(10);
 
     private readonly WebSocket socket;
     private readonly CorkableStream? stream;
@@ -51,39 +50,8 @@ public sealed class JsonSocket : ISessionTransport
         _ => WebSocketCloseStatus.NormalClosure,
     };
 
-    /// <summary>
-    /// Sends the close frame. A client that reads nothing gets it once it reads again; one that never does is cut off
-    /// after a while. The client's answer ends the receive loop; one that does not answer is cut off too.
-    /// </summary>
-    public async ValueTask CloseAsync(SessionClose close)
-    {
-        if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            try
-            {
-                if (stream is not null)
-                {
-                    await stream.UncorkAsync(timeout.Token);
-                }
-                await socket.CloseOutputAsync(StatusOf(close.Reason), close.Text, timeout.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
-            {
-                socket.Abort();
-            }
-        }
-        _ = CutOffAsync();
-    }
-
-    private async Task CutOffAsync()
-    {
-        await Task.Delay(CloseAnswerWait);
-        if (socket.State != WebSocketState.Closed)
-        {
-            socket.Abort();
-        }
-    }
+    /// <summary>Sends the close frame with the reason's code (<see cref="SocketClose"/>).</summary>
+    public ValueTask CloseAsync(SessionClose close) => SocketClose.SendAsync(socket, StatusOf(close.Reason), close.Text, stream);
 
     /// <summary>
     /// Reads whole messages of at most <see cref="RealtimeOptions.MaxMessageBytes"/>; a larger one closes with 1009,

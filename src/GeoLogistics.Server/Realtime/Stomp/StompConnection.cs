@@ -16,7 +16,6 @@ namespace GeoLogistics.Server.Realtime.Stomp;
 /// </summary>
 public sealed class StompConnection : ISessionTransport
 {
-    private static readonly TimeSpan CloseAnswerWait = TimeSpan.FromSeconds(10);
     // Frames a client may send before CONNECT (heart-beats, say): the socket is nobody's yet, so no budget is.
     private const int MaxMessagesBeforeConnect = 8;
 
@@ -196,41 +195,18 @@ public sealed class StompConnection : ISessionTransport
     /// The last words (the ERROR that ended it, or one saying why the core closed it: slow consumer, token expired,
     /// flood), SockJS's close frame, then the WebSocket's. A client that does not answer is cut off.
     /// </summary>
-    public async ValueTask CloseAsync(SessionClose close)
+    public ValueTask CloseAsync(SessionClose close)
     {
-        if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        var status = closeStatus ?? JsonSocket.StatusOf(close.Reason);
+        var last = Volatile.Read(ref lastWords) ?? (close.Reason == CloseReason.Normal ? null : StompWriter.Error(close.Text));
+        return SocketClose.SendAsync(socket, status, close.Text, stream, async ct =>
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            var status = closeStatus ?? JsonSocket.StatusOf(close.Reason);
-            try
+            if (last is not null)
             {
-                var last = Volatile.Read(ref lastWords) ?? (close.Reason == CloseReason.Normal ? null : StompWriter.Error(close.Text));
-                if (last is not null)
-                {
-                    await WriteAsync(last, timeout.Token);
-                }
-                await wire.CloseFrameAsync(socket, (int)status, close.Text, timeout.Token);
-                if (stream is not null)
-                {
-                    await stream.UncorkAsync(timeout.Token);
-                }
-                await socket.CloseOutputAsync(status, close.Text, timeout.Token);
+                await WriteAsync(last, ct);
             }
-            catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
-            {
-                socket.Abort();
-            }
-        }
-        _ = CutOffAsync();
-    }
-
-    private async Task CutOffAsync()
-    {
-        await Task.Delay(CloseAnswerWait);
-        if (socket.State != WebSocketState.Closed)
-        {
-            socket.Abort();
-        }
+            await wire.CloseFrameAsync(socket, (int)status, close.Text, ct);
+        });
     }
 
     // ---- Reading ----
