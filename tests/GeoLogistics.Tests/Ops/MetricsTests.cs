@@ -7,7 +7,11 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace GeoLogistics.Tests.Ops;
 
-/// <summary>/metrics (SPEC §10): Prometheus text from the OpenTelemetry instruments, figures that move with the work.</summary>
+/// <summary>
+/// /metrics (SPEC §10): Prometheus text from the OpenTelemetry instruments, figures that move with the work. Alone:
+/// a meter provider listens to every meter of its name in the process, and other tests' servers run in this one.
+/// </summary>
+[Collection(RunsAlone.Name)]
 public partial class MetricsTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
