@@ -11,6 +11,7 @@ using GeoLogistics.Server.Nodes;
 using GeoLogistics.Server.Observability;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Realtime;
+using GeoLogistics.Server.Realtime.Direct;
 using GeoLogistics.Server.Realtime.Json;
 using GeoLogistics.Server.Realtime.SocketIo;
 using GeoLogistics.Server.Redis;
@@ -73,7 +74,11 @@ builder.Services.Configure<JsonOptions>(o =>
 });
 builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 builder.WebHost.ConfigureKestrel((context, kestrel) =>
-    kestrel.Limits.MaxRequestBodySize = context.Configuration.GetValue("Api:MaxRequestBodyBytes", new ApiOptions().MaxRequestBodyBytes));
+{
+    kestrel.Limits.MaxRequestBodySize = context.Configuration.GetValue("Api:MaxRequestBodyBytes", new ApiOptions().MaxRequestBodyBytes);
+    // JSON-protocol sockets upgraded straight off the connection, without the HTTP pipeline's per-request state.
+    kestrel.ConfigureEndpointDefaults(listen => listen.UseDirectSockets());
+});
 
 // Ops: OpenAPI document and reference page (in Development, or with Api:Docs), health probes, /metrics.
 builder.Services.AddOpenApi();

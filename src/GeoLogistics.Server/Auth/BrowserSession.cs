@@ -40,14 +40,17 @@ public static class BrowserSession
     }
 
     /// <summary>No Origin: not a browser. Else the server's own origin or one configured.</summary>
-    public static bool OriginAllowed(HttpRequest request, AuthOptions options)
+    public static bool OriginAllowed(HttpRequest request, AuthOptions options) =>
+        OriginAllowed(request.Headers.Origin.ToString(), request.Scheme, request.Host.ToString(), options);
+
+    /// <summary>The same rule for a request read without the HTTP pipeline: its Origin header, scheme and Host header.</summary>
+    public static bool OriginAllowed(string? origin, string scheme, string host, AuthOptions options)
     {
-        var origin = request.Headers.Origin.ToString();
-        if (origin.Length == 0)
+        if (string.IsNullOrEmpty(origin))
         {
             return true;
         }
-        var own = $"{request.Scheme}://{request.Host}";
+        var own = $"{scheme}://{host}";
         return string.Equals(origin, own, StringComparison.OrdinalIgnoreCase) ||
             options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase);
     }

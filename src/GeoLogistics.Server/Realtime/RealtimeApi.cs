@@ -5,6 +5,7 @@ using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Nodes;
 using GeoLogistics.Server.Realtime.Core;
+using GeoLogistics.Server.Realtime.Direct;
 using GeoLogistics.Server.Realtime.Json;
 using GeoLogistics.Server.Realtime.SignalR;
 using GeoLogistics.Server.Realtime.Stomp;
@@ -28,6 +29,8 @@ public static class RealtimeApi
         // Retention prunes no further than a replay in progress here has read.
         services.AddSingleton<IReplayFloor>(sp => sp.GetRequiredService<Subscriptions>());
         services.AddSingleton<JsonProtocol>();
+        services.AddSingleton<JsonSockets>();
+        services.AddSingleton<DirectSockets>();
         services.AddHostedService<TokenExpiry>();
         services.AddStomp(config);
         services.AddOrdersHub();
@@ -46,8 +49,7 @@ public static class RealtimeApi
     }
 
     private static async Task<IResult> Connect(
-        HttpContext http, Caller caller, LiveHub hub, JsonProtocol protocol, IServiceScopeFactory scopes, IOptions<RealtimeOptions> options,
-        IOptions<AuthOptions> auth, TimeProvider clock)
+        HttpContext http, Caller caller, LiveHub hub, JsonSockets sockets, IOptions<RealtimeOptions> options, IOptions<AuthOptions> auth)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
@@ -62,14 +64,7 @@ public static class RealtimeApi
         {
             return NodeDraining(http);
         }
-        // Read in a scope of its own: a socket lives for hours, and must not hold a pooled DbContext all that time.
-        UserDto? user;
-        await using (var scope = scopes.CreateAsyncScope())
-        {
-            user = await scope.ServiceProvider.GetRequiredService<AppDb>().Users.AsNoTracking()
-                .Where(u => u.Id == caller.UserId).Select(u => u.ToDto(caller.DriverId)).FirstOrDefaultAsync(http.RequestAborted);
-        }
-        if (user is null)
+        if (await sockets.FindUserAsync(caller, http.RequestAborted) is not { } user)
         {
             return TypedResults.Unauthorized();
         }
@@ -79,27 +74,12 @@ public static class RealtimeApi
         {
             return TooManySockets(http, options.Value);
         }
-        var expires = ExpiryOf(http);
-
         using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             KeepAliveInterval = options.Value.KeepAliveInterval,
             KeepAliveTimeout = options.Value.IdleTimeout,
         });
-        var json = new JsonSocket(socket, CorkedUpgrade.StreamOf(http), caller, expires, hub, http.RequestAborted);
-        hub.Add(json.Session);
-        try
-        {
-            json.Session.Send(JsonProtocol.Serialize(
-                new ConnectionAck(json.Session.Id, user, clock.Now(), hub.Head), RealtimeJson.Default.ConnectionAck));
-            // Held by this method for the socket's life otherwise.
-            user = null;
-            await json.RunAsync(protocol.HandleAsync, http.RequestAborted);
-        }
-        finally
-        {
-            hub.Remove(json.Session);
-        }
+        await sockets.ServeAsync(socket, CorkedUpgrade.StreamOf(http), caller, ExpiryOf(http), user, http.RequestAborted);
         return Results.Empty;
     }
 

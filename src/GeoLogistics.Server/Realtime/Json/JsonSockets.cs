@@ -1,0 +1,57 @@
+using System.Net.WebSockets;
+using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Realtime.Core;
+using GeoLogistics.Server.Users;
+using Microsoft.EntityFrameworkCore;
+
+namespace GeoLogistics.Server.Realtime.Json;
+
+/// <summary>
+/// Serves an accepted JSON-protocol socket for its life, whichever way it was upgraded: through the HTTP endpoint
+/// (<see cref="RealtimeApi"/>) or straight off the connection (<see cref="Direct.DirectSockets"/>). Both check the
+/// same things before the upgrade; from here on a socket is a session in the hub and nothing else.
+/// </summary>
+public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, IServiceScopeFactory scopes, TimeProvider clock)
+{
+    /// <summary>The user a socket's <c>connection_ack</c> describes; null when the token's user is gone.</summary>
+    public async Task<UserDto?> FindUserAsync(Caller caller, CancellationToken ct)
+    {
+        // A scope of its own: a socket lives for hours, and must not hold a pooled DbContext all that time.
+        await using var scope = scopes.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<AppDb>().Users.AsNoTracking()
+            .Where(u => u.Id == caller.UserId).Select(u => u.ToDto(caller.DriverId)).FirstOrDefaultAsync(ct);
+    }
+
+    /// <summary>Acknowledges the connection, then reads and answers the client until the session ends.</summary>
+    /// <param name="stream">The socket's corkable stream, so a burst leaves in one write; null writes each message through.</param>
+    public Task ServeAsync(WebSocket socket, CorkableStream? stream, Caller caller, DateTimeOffset expires, UserDto user, CancellationToken aborted)
+    {
+        // Not async itself: what only the acknowledgement needs (the user) is not kept for the socket's life.
+        var json = new JsonSocket(socket, stream, caller, expires, hub, aborted);
+        hub.Add(json.Session);
+        try
+        {
+            json.Session.Send(JsonProtocol.Serialize(new ConnectionAck(json.Session.Id, user, clock.Now(), hub.Head), RealtimeJson.Default.ConnectionAck));
+        }
+        catch
+        {
+            hub.Remove(json.Session);
+            throw;
+        }
+        return RunAsync(json, aborted);
+    }
+
+    private async Task RunAsync(JsonSocket json, CancellationToken aborted)
+    {
+        try
+        {
+            await json.RunAsync(protocol.HandleAsync, aborted);
+        }
+        finally
+        {
+            hub.Remove(json.Session);
+        }
+    }
+}
