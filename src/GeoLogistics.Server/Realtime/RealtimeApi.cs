@@ -69,17 +69,25 @@ public static class RealtimeApi
             return TypedResults.Unauthorized();
         }
         // Counted before the upgrade, so a user at the cap costs the server no socket (docs/realtime.md).
-        using var admission = hub.TryAdmit(caller.UserId);
-        if (admission is null)
+        if (hub.TryAdmit(caller.UserId) is not { } admission)
         {
             return TooManySockets(http, options.Value);
         }
-        using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        WebSocket socket;
+        try
         {
-            KeepAliveInterval = options.Value.KeepAliveInterval,
-            KeepAliveTimeout = options.Value.IdleTimeout,
-        });
-        await sockets.ServeAsync(socket, CorkedUpgrade.StreamOf(http), caller, ExpiryOf(http), user, http.RequestAborted);
+            socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                KeepAliveInterval = options.Value.KeepAliveInterval,
+                KeepAliveTimeout = options.Value.IdleTimeout,
+            });
+        }
+        catch
+        {
+            admission.Dispose();
+            throw;
+        }
+        await sockets.ServeAsync(socket, CorkedUpgrade.StreamOf(http), caller, ExpiryOf(http), user, admission, http.RequestAborted);
         return Results.Empty;
     }
 

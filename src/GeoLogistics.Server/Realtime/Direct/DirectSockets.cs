@@ -39,11 +39,22 @@ public sealed partial class DirectSockets(
 
     public async Task OnConnectedAsync(ConnectionContext connection, ConnectionDelegate next)
     {
+        // Awaits only the socket's session: what the handshake read and checked is not kept for the socket's life.
+        if (await UpgradeAsync(connection) is { } session)
+        {
+            await session;
+            return;
+        }
+        await next(connection);
+    }
+
+    /// <summary>The running socket when the connection's first request was an upgrade served here; null for HTTP.</summary>
+    private async Task<Task?> UpgradeAsync(ConnectionContext connection)
+    {
         var input = connection.Transport.Input;
         if (await ReadHeadAsync(input) is not var (read, head, length))
         {
-            await next(connection);
-            return;
+            return null;
         }
         Accepted? accepted = null;
         try
@@ -58,13 +69,27 @@ public sealed partial class DirectSockets(
         if (accepted is null)
         {
             input.AdvanceTo(read.Buffer.Start);
-            await next(connection);
-            return;
+            return null;
         }
         input.AdvanceTo(read.Buffer.GetPosition(length));
-        using (accepted.Admission)
+        WebSocket? socket = null;
+        try
         {
-            await ServeAsync(connection, head, accepted);
+            await connection.Transport.Output.WriteAsync(SwitchingProtocols(head.Key), connection.ConnectionClosed);
+            var stream = new CorkableStream(new DuplexPipeStream(connection.Transport));
+            socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions
+            {
+                IsServer = true,
+                KeepAliveInterval = hub.Options.KeepAliveInterval,
+                KeepAliveTimeout = hub.Options.IdleTimeout,
+            });
+            return sockets.ServeAsync(socket, stream, accepted.Caller, accepted.Expires, accepted.User, accepted.Admission, connection.ConnectionClosed);
+        }
+        catch
+        {
+            socket?.Dispose();
+            accepted.Admission.Dispose();
+            throw;
         }
     }
 
@@ -138,26 +163,6 @@ public sealed partial class DirectSockets(
         return query.TryGetValue("access_token", out var values) && values.Count == 1 && values[0] is { Length: > 0 } fromQuery
             ? fromQuery
             : null;
-    }
-
-    private async Task ServeAsync(ConnectionContext connection, UpgradeHead head, Accepted accepted)
-    {
-        var options = hub.Options;
-        await connection.Transport.Output.WriteAsync(SwitchingProtocols(head.Key), connection.ConnectionClosed);
-        var stream = new CorkableStream(new DuplexPipeStream(connection.Transport));
-        using var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions
-        {
-            IsServer = true,
-            KeepAliveInterval = options.KeepAliveInterval,
-            KeepAliveTimeout = options.IdleTimeout,
-        });
-        try
-        {
-            await sockets.ServeAsync(socket, stream, accepted.Caller, accepted.Expires, accepted.User, connection.ConnectionClosed);
-        }
-        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException or ConnectionResetException)
-        {
-        }
     }
 
     /// <summary>The 101 answer of RFC 6455 §4.2.2, with no subprotocol and no extension (as the endpoint accepts).</summary>

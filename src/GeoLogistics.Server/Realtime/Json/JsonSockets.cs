@@ -15,6 +15,9 @@ namespace GeoLogistics.Server.Realtime.Json;
 /// </summary>
 public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, IServiceScopeFactory scopes, TimeProvider clock)
 {
+    // One delegate for every socket, not one each.
+    private readonly Func<LiveSession, ReadOnlyMemory<byte>, Task<bool>> handle = protocol.HandleAsync;
+
     /// <summary>The user a socket's <c>connection_ack</c> describes; null when the token's user is gone.</summary>
     public async Task<UserDto?> FindUserAsync(Caller caller, CancellationToken ct)
     {
@@ -26,7 +29,9 @@ public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, IServiceScop
 
     /// <summary>Acknowledges the connection, then reads and answers the client until the session ends.</summary>
     /// <param name="stream">The socket's corkable stream, so a burst leaves in one write; null writes each message through.</param>
-    public Task ServeAsync(WebSocket socket, CorkableStream? stream, Caller caller, DateTimeOffset expires, UserDto user, CancellationToken aborted)
+    /// <param name="admission">The socket's place under the per-user cap, given back when the session ends.</param>
+    public Task ServeAsync(
+        WebSocket socket, CorkableStream? stream, Caller caller, DateTimeOffset expires, UserDto user, IDisposable admission, CancellationToken aborted)
     {
         // Not async itself: what only the acknowledgement needs (the user) is not kept for the socket's life.
         var json = new JsonSocket(socket, stream, caller, expires, hub, aborted);
@@ -38,20 +43,24 @@ public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, IServiceScop
         catch
         {
             hub.Remove(json.Session);
+            admission.Dispose();
             throw;
         }
-        return RunAsync(json, aborted);
+        return RunAsync(json, socket, admission, aborted);
     }
 
-    private async Task RunAsync(JsonSocket json, CancellationToken aborted)
+    /// <summary>Owns the socket and the admission from here: both go when the session ends.</summary>
+    private async Task RunAsync(JsonSocket json, WebSocket socket, IDisposable admission, CancellationToken aborted)
     {
         try
         {
-            await json.RunAsync(protocol.HandleAsync, aborted);
+            await json.RunAsync(handle, aborted);
         }
         finally
         {
             hub.Remove(json.Session);
+            socket.Dispose();
+            admission.Dispose();
         }
     }
 }
