@@ -142,7 +142,6 @@ internal static class OrderCreation
 
     private static string Hash(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
-
     /// <summary>A 201 whose body is JSON already serialized (and, for an idempotent retry, stored).</summary>
     private sealed class CreatedJson(string location, string body) : IResult
     {

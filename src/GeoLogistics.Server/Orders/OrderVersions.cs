@@ -12,7 +12,6 @@ internal static class OrderVersions
 {
     internal static string ETag(int version) => $"\"{version}\"";
 
-
     /// <summary>The version the client read: <c>If-Match: "7"</c> (weak or strong) or <c>version</c> in the body.</summary>
     internal static bool TryReadExpectedVersion(HttpRequest request, int? bodyVersion, out int version, out IResult? error)
     {
