@@ -1,6 +1,5 @@
 using System.Text.Json.Serialization;
 using GeoLogistics.Server.Http;
-using GeoLogistics.Server.Orders;
 
 namespace GeoLogistics.Server.Auth;
 
@@ -11,6 +10,12 @@ public enum Role
     Dispatcher,
     Driver,
     Customer,
+}
+
+/// <summary>Who did something, as events and status histories record it; <see cref="System"/> for the server's own moves.</summary>
+public sealed record Actor(Guid? UserId, string Email)
+{
+    public static readonly Actor System = new(null, "system");
 }
 
 /// <summary>Who is calling: the user behind a token's live session, as the store knows it (<see cref="Sessions"/>).</summary>

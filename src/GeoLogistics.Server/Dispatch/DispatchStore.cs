@@ -1,4 +1,5 @@
 using System.Linq.Expressions;
+using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;

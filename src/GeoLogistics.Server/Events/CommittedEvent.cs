@@ -29,6 +29,9 @@ public sealed class CommittedEvent
     /// <summary>The order's status as clients name it (<c>PENDING</c>), for an <c>order.*</c> event.</summary>
     public string? OrderStatus => Order?.Status.Name();
 
+    /// <summary>The order's kind, for an <c>order.*</c> event: the live core filters on it without knowing orders.</summary>
+    public string? OrderKind => Order?.Kind;
+
     public bool IsOrderEvent => Type.StartsWith("order.", StringComparison.Ordinal);
 
     public bool IsDriverEvent => Type.StartsWith("driver.", StringComparison.Ordinal);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Orders;
 
 namespace GeoLogistics.Server.Events;

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Http;
 
 namespace GeoLogistics.Server.Orders;
@@ -104,11 +105,6 @@ public sealed class OrderStatusChange
     public DateTimeOffset At { get; set; }
     public Guid? ActorUserId { get; set; }
     public string? ActorEmail { get; set; }
-}
-
-public sealed record Actor(Guid? UserId, string Email)
-{
-    public static readonly Actor System = new(null, "system");
 }
 
 public sealed record StatusChangeDto(OrderStatus Status, DateTimeOffset At, Actor Actor);

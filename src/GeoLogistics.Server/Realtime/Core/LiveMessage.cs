@@ -52,7 +52,7 @@ public sealed class LiveMessage
         DriverId = e.DriverId,
         CustomerId = e.CustomerId,
         Status = e.OrderStatus,
-        Kind = e.Order?.Kind,
+        Kind = e.OrderKind,
         Utf8 = e.Utf8,
     };
 

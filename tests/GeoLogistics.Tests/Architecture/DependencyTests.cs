@@ -1,0 +1,330 @@
+using System.Collections.Immutable;
+using System.Reflection.Emit;
+using System.Reflection.Metadata;
+using System.Reflection.Metadata.Ecma335;
+using System.Reflection.PortableExecutable;
+using GeoLogistics.Server.Auth;
+
+namespace GeoLogistics.Tests.Architecture;
+
+/// <summary>
+/// STYLE.md: dependencies point one way; no two modules import each other. A module is a top-level folder (namespace)
+/// of the server; Realtime/Core is one of its own, because the live core and the protocol adapters around it are two
+/// layers. The graph is read from the compiled assembly (signatures, base types, attributes' constructors and every
+/// type, method and field a method body names), so a fully qualified name or a lambda counts as much as a using line.
+/// </summary>
+public sealed class DependencyTests
+{
+    /// <summary>
+    /// Edges that close a cycle today and are not broken yet, each with why. The test fails on any other cycle, and on
+    /// an entry here that no longer exists (delete it then).
+    /// </summary>
+    private static readonly Dictionary<(string From, string To), string> KnownBackEdges = new()
+    {
+        // Data owns the DbContext (STYLE.md); its DbSets and model configuration name every feature's entities, while
+        // every feature queries through it. Breaking these needs entity configuration per feature.
+        [("Data", "Auth")] = "AppDb maps sessions",
+        [("Data", "Drivers")] = "AppDb maps drivers",
+        [("Data", "Events")] = "AppDb maps the event log",
+        [("Data", "Orders")] = "AppDb maps orders",
+        [("Data", "Tenants")] = "AppDb maps tenants",
+        [("Data", "Tracking")] = "AppDb maps track points",
+        [("Data", "Users")] = "AppDb maps users",
+        // Http is the shared kernel (problems, timestamps, JSON), yet its one source-generated JSON context lists every
+        // feature's DTOs. Breaking these needs a JSON context per feature.
+        [("Http", "Auth")] = "AppJson lists Actor",
+        [("Http", "Drivers")] = "AppJson lists the driver DTOs",
+        [("Http", "Events")] = "AppJson lists the event DTOs",
+        [("Http", "Orders")] = "AppJson lists the order DTOs",
+        [("Http", "Data")] = "the exception handler answers 503 for a store outage (Data.StoreFailures)",
+        // Events carries the typed object of each event (CommittedEvent.Order / .Driver) so no consumer parses JSON
+        // again; the payload records live with their features. Breaking these needs the DTOs moved under Events.
+        [("Events", "Orders")] = "CommittedEvent carries OrderDto",
+        [("Events", "Drivers")] = "CommittedEvent carries DriverDto",
+        // Auth is both the kernel every module names (Caller, Role, Actor) and the login endpoints, which answer with
+        // the user and look up the driver record of a driver account. Breaking these needs login moved out of Auth.
+        [("Auth", "Users")] = "LoginResponse carries UserDto",
+        [("Auth", "Drivers")] = "sign-in and sessions read the driver id of a driver account",
+        // Users and Drivers share the driver account: POST /api/drivers makes its user, and a user's DTO names its driver.
+        [("Users", "Drivers")] = "UsersApi reads the driver id of a driver account",
+        // A customer sees the driver of its own orders (SPEC §2); the rule reads orders.
+        [("Drivers", "Orders")] = "DriverVisibility reads OrderVisibility",
+        // GET /api/drivers/{id} shows a newer position than the store's when this node or Redis has one.
+        [("Drivers", "Tracking")] = "DriversApi asks the Tracker for the latest position",
+    };
+
+    [Fact]
+    public void No_two_modules_of_the_server_depend_on_each_other()
+    {
+        var graph = ModuleGraph.Read(typeof(Caller).Assembly.Location);
+
+        var stale = KnownBackEdges.Keys.Where(e => !graph.Edges.ContainsKey(e)).ToList();
+        var edges = graph.Edges.Where(e => !KnownBackEdges.ContainsKey(e.Key)).ToDictionary();
+        var cycles = Cycles(edges).ToList();
+
+        Assert.True(cycles.Count == 0, "Modules that depend on each other:\n" + string.Join("\n", cycles.Select(c =>
+            string.Join(" → ", c.Append(c[0])) + "\n" + string.Join("\n", c.Zip(c.Skip(1).Append(c[0]),
+                (from, to) => $"    {from} → {to}: {edges[(from, to)]}")))));
+        Assert.True(stale.Count == 0, "No longer a dependency, remove from KnownBackEdges: " + string.Join(", ", stale));
+    }
+
+    /// <summary>One shortest cycle through each module that is on one, each cycle reported once.</summary>
+    private static IEnumerable<List<string>> Cycles(Dictionary<(string From, string To), string> edges)
+    {
+        var next = edges.Keys.GroupBy(e => e.From).ToDictionary(g => g.Key, g => g.Select(e => e.To).Order().ToList());
+        var seen = new HashSet<string>();
+        foreach (var start in next.Keys.Order())
+        {
+            // Breadth-first from start back to start: the shortest way round.
+            var cameFrom = new Dictionary<string, string>();
+            var queue = new Queue<string>([start]);
+            while (queue.TryDequeue(out var at) && !cameFrom.ContainsKey(start))
+            {
+                foreach (var to in next.GetValueOrDefault(at) ?? [])
+                {
+                    if (cameFrom.TryAdd(to, at))
+                    {
+                        queue.Enqueue(to);
+                    }
+                }
+            }
+            if (!cameFrom.ContainsKey(start))
+            {
+                continue;
+            }
+            var cycle = new List<string>();
+            for (var at = cameFrom[start]; at != start; at = cameFrom[at])
+            {
+                cycle.Insert(0, at);
+            }
+            cycle.Insert(0, start);
+            if (seen.Add(string.Join(",", cycle.Order())))
+            {
+                yield return cycle;
+            }
+        }
+    }
+
+    /// <summary>Which module's types name which other module's types, with one example per edge.</summary>
+    private sealed class ModuleGraph : ISignatureTypeProvider<bool, object?>
+    {
+        private const string Root = "GeoLogistics.Server.";
+        private static readonly Dictionary<ushort, OperandType> Operands = typeof(OpCodes).GetFields()
+            .Select(f => (OpCode)f.GetValue(null)!).ToDictionary(o => (ushort)o.Value, o => o.OperandType);
+
+        private readonly MetadataReader md;
+        private readonly HashSet<TypeDefinitionHandle> found = [];
+
+        public Dictionary<(string From, string To), string> Edges { get; } = [];
+
+        private ModuleGraph(MetadataReader md) => this.md = md;
+
+        public static ModuleGraph Read(string assemblyPath)
+        {
+            using var pe = new PEReader(File.OpenRead(assemblyPath));
+            var graph = new ModuleGraph(pe.GetMetadataReader());
+            foreach (var type in graph.md.TypeDefinitions)
+            {
+                graph.Scan(pe, type);
+            }
+            return graph;
+        }
+
+        private void Scan(PEReader pe, TypeDefinitionHandle handle)
+        {
+            if (ModuleOf(handle) is not { } from)
+            {
+                return;
+            }
+            found.Clear();
+            var type = md.GetTypeDefinition(handle);
+            Entity(type.BaseType);
+            foreach (var i in type.GetInterfaceImplementations())
+            {
+                Entity(md.GetInterfaceImplementation(i).Interface);
+            }
+            Attributes(type.GetCustomAttributes());
+            GenericParameters(type.GetGenericParameters());
+            foreach (var f in type.GetFields())
+            {
+                var field = md.GetFieldDefinition(f);
+                field.DecodeSignature(this, null);
+                Attributes(field.GetCustomAttributes());
+            }
+            foreach (var p in type.GetProperties())
+            {
+                var property = md.GetPropertyDefinition(p);
+                property.DecodeSignature(this, null);
+                Attributes(property.GetCustomAttributes());
+            }
+            foreach (var m in type.GetMethods())
+            {
+                var method = md.GetMethodDefinition(m);
+                method.DecodeSignature(this, null);
+                Attributes(method.GetCustomAttributes());
+                GenericParameters(method.GetGenericParameters());
+                foreach (var p in method.GetParameters())
+                {
+                    Attributes(md.GetParameter(p).GetCustomAttributes());
+                }
+                if (method.RelativeVirtualAddress != 0)
+                {
+                    Body(pe.GetMethodBody(method.RelativeVirtualAddress));
+                }
+            }
+            foreach (var to in found)
+            {
+                if (ModuleOf(to) is { } target && target != from)
+                {
+                    Edges.TryAdd((from, target), $"{Name(handle)} uses {Name(to)}");
+                }
+            }
+        }
+
+        private void Body(MethodBodyBlock body)
+        {
+            if (!body.LocalSignature.IsNil)
+            {
+                md.GetStandaloneSignature(body.LocalSignature).DecodeLocalSignature(this, null);
+            }
+            var il = body.GetILReader();
+            while (il.RemainingBytes > 0)
+            {
+                var code = (ushort)il.ReadByte();
+                if (code == 0xFE)
+                {
+                    code = (ushort)(0xFE00 | il.ReadByte());
+                }
+                switch (Operands[code])
+                {
+                    case OperandType.InlineField or OperandType.InlineMethod or OperandType.InlineTok or OperandType.InlineType:
+                        Entity(MetadataTokens.EntityHandle(il.ReadInt32()));
+                        break;
+                    case OperandType.InlineNone:
+                        break;
+                    case OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar:
+                        il.Offset += 1;
+                        break;
+                    case OperandType.InlineVar:
+                        il.Offset += 2;
+                        break;
+                    case OperandType.InlineI8 or OperandType.InlineR:
+                        il.Offset += 8;
+                        break;
+                    case OperandType.InlineSwitch:
+                        var targets = il.ReadInt32();
+                        il.Offset += 4 * targets;
+                        break;
+                    default:
+                        il.Offset += 4;
+                        break;
+                }
+            }
+        }
+
+        private void Entity(EntityHandle handle)
+        {
+            if (handle.IsNil)
+            {
+                // An interface has no base type.
+                return;
+            }
+            switch (handle.Kind)
+            {
+                case HandleKind.TypeDefinition:
+                    found.Add((TypeDefinitionHandle)handle);
+                    break;
+                case HandleKind.TypeSpecification:
+                    md.GetTypeSpecification((TypeSpecificationHandle)handle).DecodeSignature(this, null);
+                    break;
+                case HandleKind.MethodDefinition:
+                    found.Add(md.GetMethodDefinition((MethodDefinitionHandle)handle).GetDeclaringType());
+                    break;
+                case HandleKind.FieldDefinition:
+                    found.Add(md.GetFieldDefinition((FieldDefinitionHandle)handle).GetDeclaringType());
+                    break;
+                case HandleKind.MemberReference:
+                    var member = md.GetMemberReference((MemberReferenceHandle)handle);
+                    Entity(member.Parent);
+                    if (member.GetKind() == MemberReferenceKind.Method)
+                    {
+                        member.DecodeMethodSignature(this, null);
+                    }
+                    else
+                    {
+                        member.DecodeFieldSignature(this, null);
+                    }
+                    break;
+                case HandleKind.MethodSpecification:
+                    var spec = md.GetMethodSpecification((MethodSpecificationHandle)handle);
+                    Entity(spec.Method);
+                    spec.DecodeSignature(this, null);
+                    break;
+            }
+        }
+
+        private void Attributes(CustomAttributeHandleCollection attributes)
+        {
+            foreach (var a in attributes)
+            {
+                Entity(md.GetCustomAttribute(a).Constructor);
+            }
+        }
+
+        private void GenericParameters(GenericParameterHandleCollection parameters)
+        {
+            foreach (var p in parameters)
+            {
+                foreach (var c in md.GetGenericParameter(p).GetConstraints())
+                {
+                    Entity(md.GetGenericParameterConstraint(c).Type);
+                }
+            }
+        }
+
+        /// <summary>Realtime.Core, or the first name under GeoLogistics.Server; null outside (Program, generated code).</summary>
+        private string? ModuleOf(TypeDefinitionHandle handle)
+        {
+            var ns = md.GetString(md.GetTypeDefinition(Outermost(handle)).Namespace);
+            if (!ns.StartsWith(Root, StringComparison.Ordinal))
+            {
+                return null;
+            }
+            var parts = ns[Root.Length..].Split('.');
+            return parts is ["Realtime", "Core", ..] ? "Realtime.Core" : parts[0];
+        }
+
+        private TypeDefinitionHandle Outermost(TypeDefinitionHandle handle)
+        {
+            while (md.GetTypeDefinition(handle).GetDeclaringType() is { IsNil: false } outer)
+            {
+                handle = outer;
+            }
+            return handle;
+        }
+
+        private string Name(TypeDefinitionHandle handle)
+        {
+            var type = md.GetTypeDefinition(Outermost(handle));
+            return $"{md.GetString(type.Namespace)}.{md.GetString(type.Name)}"[Root.Length..];
+        }
+
+        public bool GetTypeFromDefinition(MetadataReader reader, TypeDefinitionHandle handle, byte rawTypeKind) => found.Add(handle);
+
+        public bool GetTypeFromSpecification(MetadataReader reader, object? genericContext, TypeSpecificationHandle handle, byte rawTypeKind) =>
+            reader.GetTypeSpecification(handle).DecodeSignature(this, genericContext);
+
+        public bool GetTypeFromReference(MetadataReader reader, TypeReferenceHandle handle, byte rawTypeKind) => false;
+        public bool GetPrimitiveType(PrimitiveTypeCode typeCode) => false;
+        public bool GetSZArrayType(bool elementType) => false;
+        public bool GetArrayType(bool elementType, ArrayShape shape) => false;
+        public bool GetByReferenceType(bool elementType) => false;
+        public bool GetPointerType(bool elementType) => false;
+        public bool GetPinnedType(bool elementType) => false;
+        public bool GetGenericInstantiation(bool genericType, ImmutableArray<bool> typeArguments) => false;
+        public bool GetGenericMethodParameter(object? genericContext, int index) => false;
+        public bool GetGenericTypeParameter(object? genericContext, int index) => false;
+        public bool GetModifiedType(bool modifier, bool unmodifiedType, bool isRequired) => false;
+        public bool GetFunctionPointerType(MethodSignature<bool> signature) => false;
+    }
+}
