@@ -230,6 +230,19 @@ public sealed class NodesScenario : IScenario
                 report.Add($"subscribers on {NodeNames[n]}: received", $"{got} of {(long)created * subscribers}; {complete} of {subscribers} sockets have every order; {outOfOrder} out of seq order, {duplicates} duplicates");
                 report.Add($"POST sent (A) → received on {NodeNames[n]} p50/p95/p99/max", Stats.Latencies(latencies));
             }
+            // The cross-node cost on its own: per order, its first receipt on B − its first receipt on A.
+            var first = new Dictionary<Guid, long>[2];
+            for (var n = 0; n < 2; n++)
+            {
+                first[n] = [];
+                foreach (var r in receipts[n].SelectMany(l => l))
+                {
+                    first[n][r.OrderId] = first[n].TryGetValue(r.OrderId, out var at) ? Math.Min(at, r.At) : r.At;
+                }
+            }
+            var apart = RealtimeSetup.Sorted(first[1].Where(p => first[0].ContainsKey(p.Key) && sentAt.ContainsKey(p.Key)).Select(p => ProcStatus.Ms(first[0][p.Key], p.Value)));
+            report.Add("first receipt on B − first on A, per order p50/p95/p99/max", apart.Count == 0 ? "n/a" :
+                $"{Stats.Percentile(apart, 50):0.0} / {Stats.Percentile(apart, 95):0.0} / {Stats.Percentile(apart, 99):0.0} / {apart[^1]:0.0} ms (min {apart[0]:0.0} ms)");
             var p99A = Stats.Percentile(side[0].Latencies, 99);
             var p99B = Stats.Percentile(side[1].Latencies, 99);
             report.Add("p99 on B ÷ p99 on A", $"{p99B / p99A:0.00}× (p50: {Stats.Percentile(side[1].Latencies, 50) / Stats.Percentile(side[0].Latencies, 50):0.00}×)");
