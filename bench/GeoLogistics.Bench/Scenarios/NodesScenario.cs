@@ -453,19 +453,19 @@ public sealed class NodesScenario : IScenario
                 {
                     var list = sightings[n][j];
                     var fromA = 0L;
-                    var drivers2 = new HashSet<int>();
+                    var seenDrivers = new HashSet<int>();
                     foreach (var s in list)
                     {
-                        drivers2.Add(s.Driver);
+                        seenDrivers.Add(s.Driver);
                         fromA += s.Driver % 2 == 0 ? 1 : 0;
                         if (s.N >= 0 && s.N < sends[s.Driver].Count)
                         {
                             pairs[s.Driver % 2, n].Add(ProcStatus.Ms(sends[s.Driver][s.N], s.At));
                         }
                     }
-                    everyMapHasAll &= drivers2.Count == k;
+                    everyMapHasAll &= seenDrivers.Count == k;
                     minShare = Math.Min(minShare, (double)list.Count / sent);
-                    report.Add($"map {j + 1} on {NodeNames[n]} received", $"{list.Count} of {sent} ({(double)list.Count / sent:P1}): {fromA} from drivers on A, {list.Count - fromA} from drivers on B; {drivers2.Count} of {k} drivers seen; {unknown[(n * maps) + j]} unknown");
+                    report.Add($"map {j + 1} on {NodeNames[n]} received", $"{list.Count} of {sent} ({(double)list.Count / sent:P1}): {fromA} from drivers on A, {list.Count - fromA} from drivers on B; {seenDrivers.Count} of {k} drivers seen; {unknown[(n * maps) + j]} unknown");
                 }
             }
             var worstP99 = 0.0;
