@@ -5,7 +5,7 @@ using GeoLogistics.Bench.Scenarios;
 IScenario[] scenarios =
 [
     new DispatchScenario(), new ConnectionsScenario(), new FanoutScenario(), new FanoutLoadScenario(), new PipelineScenario(),
-    new ReplayScenario(), new LocationsScenario(),
+    new ReplayScenario(), new LocationsScenario(), new NodesScenario(),
 ];
 
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")

@@ -29,6 +29,7 @@ public sealed class ServerProcess : IAsyncDisposable
     private ServerProcess(string name, Process process, Uri address, string adminEmail, string adminPassword, LogTail output)
     {
         Name = name;
+        SigningKey = "";
         this.process = process;
         this.output = output;
         Address = address;
@@ -47,16 +48,30 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public string AdminPassword { get; }
 
+    /// <summary>The token signing key: another node of the same deployment takes the same one, so a token works on both.</summary>
+    private string SigningKey { get; set; }
+
     public int Pid => process.Id;
 
     /// <summary>Warnings and errors the server logged so far.</summary>
     public (int Warnings, int Errors, IReadOnlyList<string> FirstErrors) LogSummary => output.Summary;
 
-    public static async Task<ServerProcess> StartAsync(BenchArgs args, BenchStore store, CancellationToken ct)
+    public static Task<ServerProcess> StartAsync(BenchArgs args, BenchStore store, CancellationToken ct) =>
+        StartAsync(args, store, "server", sameDeploymentAs: null, new Dictionary<string, string>(), ct);
+
+    /// <summary>
+    /// A server named <paramref name="name"/> in the bench's output, with <paramref name="settings"/> of its own (before
+    /// --set). Given <paramref name="sameDeploymentAs"/>, it is another node of that one's deployment: the same signing
+    /// key and admin (the store, already made by the first, bootstraps nobody), so a token works on both; start it
+    /// once the first is ready. The build is done once, for the first.
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(
+        BenchArgs args, BenchStore store, string name, ServerProcess? sameDeploymentAs, IReadOnlyDictionary<string, string> settings, CancellationToken ct)
     {
-        var dll = await BuildOutputAsync(args, Path.Combine("src", "GeoLogistics.Server"), "GeoLogistics.Server.dll", ct);
-        var adminEmail = "bench@bench.test";
-        var adminPassword = RandomText(18);
+        var dll = await BuildOutputAsync(sameDeploymentAs is null && !args.Has("no-build"), Path.Combine("src", "GeoLogistics.Server"), "GeoLogistics.Server.dll", ct);
+        var adminEmail = sameDeploymentAs?.AdminEmail ?? "bench@bench.test";
+        var adminPassword = sameDeploymentAs?.AdminPassword ?? RandomText(18);
+        var signingKey = sameDeploymentAs?.SigningKey ?? RandomText(48);
         var start = StartInfo(dll, out var port);
         var env = start.Environment;
         // Whatever store the calling shell points at is not this run's.
@@ -64,7 +79,7 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             env.Remove(key);
         }
-        env["Jwt__SigningKey"] = RandomText(48);
+        env["Jwt__SigningKey"] = signingKey;
         env["Bootstrap__AdminEmail"] = adminEmail;
         env["Bootstrap__AdminPassword"] = adminPassword;
         env["PasswordHasher__IterationCount"] = "1000";
@@ -76,7 +91,7 @@ public sealed class ServerProcess : IAsyncDisposable
         // The bench opens thousands of sockets with one admin token; a real user holds a few.
         env["Realtime__MaxConnectionsPerUser"] = "1000000";
         env["Dispatch__MaxRadiusKm"] = "15";
-        foreach (var (key, value) in store.Settings)
+        foreach (var (key, value) in store.Settings.Concat(settings))
         {
             env[key] = value;
         }
@@ -89,7 +104,9 @@ public sealed class ServerProcess : IAsyncDisposable
             env[setting[..eq]] = setting[(eq + 1)..];
             Console.WriteLine($"== server setting {setting[..eq]}={setting[(eq + 1)..]}");
         }
-        return await LaunchAsync("server", start, port, adminEmail, adminPassword, args.Has("server-output"), ct);
+        var server = await LaunchAsync(name, start, port, adminEmail, adminPassword, args.Has("server-output"), ct);
+        server.SigningKey = signingKey;
+        return server;
     }
 
     /// <summary>
@@ -98,7 +115,7 @@ public sealed class ServerProcess : IAsyncDisposable
     /// </summary>
     public static async Task<ServerProcess> StartBroadcasterAsync(BenchArgs args, bool zeroByteReads, CancellationToken ct)
     {
-        var dll = await BuildOutputAsync(args, Path.Combine("bench", "GeoLogistics.Bench.Broadcaster"), "GeoLogistics.Bench.Broadcaster.dll", ct);
+        var dll = await BuildOutputAsync(!args.Has("no-build"), Path.Combine("bench", "GeoLogistics.Bench.Broadcaster"), "GeoLogistics.Bench.Broadcaster.dll", ct);
         var start = StartInfo(dll, out var port);
         if (zeroByteReads)
         {
@@ -107,11 +124,11 @@ public sealed class ServerProcess : IAsyncDisposable
         return await LaunchAsync("broadcaster", start, port, "", "", args.Has("server-output"), ct);
     }
 
-    /// <summary>Builds the project unless --no-build, and returns the path of its Release output.</summary>
-    private static async Task<string> BuildOutputAsync(BenchArgs args, string project, string dllName, CancellationToken ct)
+    /// <summary>Builds the project when <paramref name="build"/> (not --no-build), and returns the path of its Release output.</summary>
+    private static async Task<string> BuildOutputAsync(bool build, string project, string dllName, CancellationToken ct)
     {
         var projectDir = Path.Combine(RepositoryRoot(), project);
-        if (!args.Has("no-build"))
+        if (build)
         {
             await BuildAsync(projectDir, project, ct);
         }

@@ -12,23 +12,24 @@ namespace GeoLogistics.Server.Nodes;
 /// <summary>
 /// The volatile half of several nodes acting as one (docs/adr/0009): every volatile message (a position, an ETA, a
 /// conflict) is delivered on this node at once and published once on a Redis channel, and every other node delivers
-/// it to its own subscribers entitled to it. The newest position of each driver is also kept in Redis (one key per
-/// driver, expiring), so a node that starts later fills a map at once, and the tracker of a node a driver does not
-/// stream to knows where the driver is. Durable events do not pass here: a node learns of events numbered elsewhere
+/// it to its own subscribers entitled to it. The newest position of each driver and ETA of each order are also kept in
+/// Redis (one key each, expiring), so a node that starts later fills a map at once, and the tracker of a node a driver
+/// does not stream to knows where the driver is. Durable events do not pass here: a node learns of events numbered elsewhere
 /// from the store itself (PostgreSQL's NOTIFY, then a read of the log), so Redis never decides what is durable.
 /// Nothing waits on Redis: a publish is handed to the multiplexer and forgotten (and fails at once while Redis is
-/// down: best effort across nodes then); positions for the keys wait in memory, one per driver, and go out in one
-/// pipelined batch every <see cref="RedisOptions.WriteInterval"/>.
+/// down: best effort across nodes then); the latest values for the keys wait in memory, one per driver or order, and
+/// go out in one pipelined batch every <see cref="RedisOptions.WriteInterval"/>.
 /// </summary>
 public sealed partial class RedisBackplane(
-    LiveHub hub, IConnectionMultiplexer redis, NodeIdentity node, IOptions<RedisOptions> options, TimeProvider clock,
-    ILogger<RedisBackplane> logger) : BackgroundService, ILivePublisher, ISharedPositions
+    LiveHub hub, IConnectionMultiplexer redis, NodeIdentity node, ActiveOrders activeOrders, IOptions<RedisOptions> options,
+    TimeProvider clock, ILogger<RedisBackplane> logger) : BackgroundService, ILivePublisher, ISharedPositions
 {
     private static readonly TimeSpan ReportEvery = TimeSpan.FromSeconds(30);
     private const byte Separator = (byte)'\n';
 
     private readonly RedisOptions settings = options.Value;
-    private readonly ConcurrentDictionary<Guid, (byte[] Envelope, DateTimeOffset At)> waiting = new();
+    // The newest position of each driver and ETA of each order not yet in Redis, by key, with when it was made.
+    private readonly ConcurrentDictionary<string, (byte[] Envelope, DateTimeOffset At)> waiting = new();
     private long lastReport = long.MinValue;
     private long failuresSinceReport;
     private long published;
@@ -37,6 +38,8 @@ public sealed partial class RedisBackplane(
     private RedisChannel Channel => RedisChannel.Literal($"{settings.KeyPrefix}live");
 
     private string PositionKeys => $"{settings.KeyPrefix}live:position:";
+
+    private string EtaKeys => $"{settings.KeyPrefix}live:eta:";
 
     /// <summary>Volatile messages this node sent to the others, and received from them, since start-up.</summary>
     public (long Published, long Received) Counts => (Interlocked.Read(ref published), Interlocked.Read(ref received));
@@ -47,7 +50,11 @@ public sealed partial class RedisBackplane(
         var envelope = Envelope.Write(node.Instance, message);
         if (message.IsLocation && PositionAt(message) is { } at)
         {
-            waiting.AddOrUpdate(message.DriverId!.Value, (envelope, at), (_, held) => at >= held.At ? (envelope, at) : held);
+            Wait(PositionKeys + message.DriverId!.Value.ToString("N"), envelope, at);
+        }
+        else if (message.IsEta)
+        {
+            Wait(EtaKeys + message.OrderId!.Value.ToString("N"), envelope, clock.GetUtcNow());
         }
         try
         {
@@ -60,6 +67,9 @@ public sealed partial class RedisBackplane(
         }
     }
 
+    private void Wait(string key, byte[] envelope, DateTimeOffset at) =>
+        waiting.AddOrUpdate(key, (envelope, at), (_, held) => at >= held.At ? (envelope, at) : held);
+
     /// <summary>The newest position of a driver this node heard from another node (or found in Redis at start-up).</summary>
     public ValueTask<Position?> GetAsync(Guid driverId, CancellationToken ct) =>
         ValueTask.FromResult(hub.LatestPosition(driverId) is { } message ? ReadPosition(message) : null);
@@ -70,7 +80,10 @@ public sealed partial class RedisBackplane(
         // delivered in the order Redis relays them (a driver's positions stay in order).
         var queue = await SubscribeAsync(stoppingToken);
         queue.OnMessage(Receive);
-        await LoadPositionsAsync(stoppingToken);
+        await LoadLatestAsync(PositionKeys, hub.RememberPosition, stoppingToken);
+        // An ETA is kept only for an order under way, so the orders under way are known first.
+        await activeOrders.WhenLoadedAsync(stoppingToken);
+        await LoadLatestAsync(EtaKeys, hub.RememberEta, stoppingToken);
         using var timer = new PeriodicTimer(settings.WriteInterval, clock);
         try
         {
@@ -115,8 +128,8 @@ public sealed partial class RedisBackplane(
         hub.Publish(message);
     }
 
-    /// <summary>The positions other nodes left in Redis before this node started: remembered, not delivered.</summary>
-    private async Task LoadPositionsAsync(CancellationToken ct)
+    /// <summary>The positions (or ETAs) other nodes left in Redis before this node started: remembered, not delivered.</summary>
+    private async Task LoadLatestAsync(string keysPrefix, Action<LiveMessage> remember, CancellationToken ct)
     {
         try
         {
@@ -126,7 +139,7 @@ public sealed partial class RedisBackplane(
                 return;
             }
             var keys = new List<RedisKey>();
-            await foreach (var key in server.KeysAsync(pattern: PositionKeys + "*", pageSize: 1000).WithCancellation(ct))
+            await foreach (var key in server.KeysAsync(pattern: keysPrefix + "*", pageSize: 1000).WithCancellation(ct))
             {
                 keys.Add(key);
             }
@@ -134,20 +147,23 @@ public sealed partial class RedisBackplane(
             {
                 foreach (var value in await redis.GetDatabase().StringGetAsync(chunk))
                 {
-                    if (Envelope.Read((byte[]?)value, out _) is { IsLocation: true } message)
+                    if (Envelope.Read((byte[]?)value, out _) is { } message)
                     {
-                        hub.RememberPosition(message);
+                        remember(message);
                     }
                 }
             }
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            Report(e, "reading the latest positions");
+            Report(e, "reading the latest positions and ETAs");
         }
     }
 
-    /// <summary>One pipelined batch of the positions waiting, each with what is left of its time to live.</summary>
+    /// <summary>
+    /// One pipelined batch of the positions and ETAs waiting, each with what is left of its time to live. An ETA's key is
+    /// not deleted when its order ends: it expires, and a node reads the ETAs of the orders under way only.
+    /// </summary>
     private async Task WritePositionsAsync()
     {
         if (waiting.IsEmpty || !redis.IsConnected)
@@ -157,16 +173,16 @@ public sealed partial class RedisBackplane(
         var now = clock.GetUtcNow();
         var batch = redis.GetDatabase().CreateBatch();
         var writes = new List<Task>(waiting.Count);
-        foreach (var driverId in waiting.Keys)
+        foreach (var key in waiting.Keys)
         {
-            if (!waiting.TryRemove(driverId, out var position))
+            if (!waiting.TryRemove(key, out var latest))
             {
                 continue;
             }
-            var ttl = position.At + settings.PositionTtl - now;
+            var ttl = latest.At + settings.PositionTtl - now;
             if (ttl > TimeSpan.Zero)
             {
-                writes.Add(batch.StringSetAsync(PositionKeys + driverId.ToString("N"), position.Envelope, ttl));
+                writes.Add(batch.StringSetAsync(key, latest.Envelope, ttl));
             }
         }
         batch.Execute();
@@ -177,7 +193,7 @@ public sealed partial class RedisBackplane(
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             // The next position of each driver brings it back; the other nodes had it live meanwhile.
-            Report(e, $"writing {writes.Count} positions");
+            Report(e, $"writing {writes.Count} positions and ETAs");
         }
     }
 

@@ -15,10 +15,13 @@ public sealed class RedisOptions
     [Required(AllowEmptyStrings = true)]
     public string KeyPrefix { get; set; } = "geologistics:";
 
-    /// <summary>A driver's latest position expires this long after it was taken: a driver who went silent disappears.</summary>
+    /// <summary>
+    /// A driver's latest position expires this long after it was taken (a driver who went silent disappears), an order's
+    /// latest ETA this long after it was made.
+    /// </summary>
     public TimeSpan PositionTtl { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>Positions accepted meanwhile go to Redis in one pipelined batch this often (the newest per driver).</summary>
+    /// <summary>Positions and ETAs made meanwhile go to Redis in one pipelined batch this often (the newest per driver, per order).</summary>
     public TimeSpan WriteInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 }
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Realtime.Core;
 using Microsoft.EntityFrameworkCore;
 
 namespace GeoLogistics.Server.Tracking;
@@ -19,21 +20,28 @@ public sealed record ActiveOrder(
 
 /// <summary>
 /// Active orders by driver, in memory: loaded from the store at start-up, then kept by the committed event feed
-/// (every node sees every node's events), so a position ping needs no store read.
+/// (every node sees every node's events), so a position ping needs no store read. It also tells the live hub which
+/// orders' ETAs to keep: those of the leg under way, forgotten when the order ends or changes leg or driver.
 /// </summary>
 public sealed class ActiveOrders : IHostedService
 {
     private readonly ConcurrentDictionary<Guid, ActiveOrder> byDriver = new();
     private readonly ConcurrentDictionary<Guid, Guid> driverOfOrder = new();
+    private readonly TaskCompletionSource loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly IServiceScopeFactory scopes;
+    private readonly LiveHub hub;
 
-    public ActiveOrders(IServiceScopeFactory scopes, EventFeed feed)
+    public ActiveOrders(IServiceScopeFactory scopes, EventFeed feed, LiveHub hub)
     {
         this.scopes = scopes;
+        this.hub = hub;
         feed.Subscribe(OnCommittedAsync);
     }
 
     public ActiveOrder? OfDriver(Guid driverId) => byDriver.GetValueOrDefault(driverId);
+
+    /// <summary>Completes once the orders active at start-up are known (what reading other nodes' ETAs waits for).</summary>
+    public Task WhenLoadedAsync(CancellationToken ct) => loaded.Task.WaitAsync(ct);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -46,6 +54,7 @@ public sealed class ActiveOrders : IHostedService
         {
             Set(new ActiveOrder(o.Id, o.TenantId, o.CustomerId, o.DriverId!.Value, o.Status, o.Pickup.Lat, o.Pickup.Lng, o.Dropoff.Lat, o.Dropoff.Lng));
         }
+        loaded.TrySetResult();
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -66,6 +75,7 @@ public sealed class ActiveOrders : IHostedService
             else
             {
                 Clear(orderId);
+                hub.ForgetEtasOf(orderId);
             }
         }
         return Task.CompletedTask;
@@ -73,16 +83,24 @@ public sealed class ActiveOrders : IHostedService
 
     private void Set(ActiveOrder order)
     {
-        Clear(order.OrderId);
+        var before = Clear(order.OrderId);
         byDriver[order.DriverId] = order;
         driverOfOrder[order.OrderId] = order.DriverId;
+        // An ETA is of one driver's leg: another driver, or the next leg, starts without one.
+        if (before is null || before.DriverId != order.DriverId || before.Leg != order.Leg)
+        {
+            hub.KeepEtasOf(order.OrderId);
+        }
     }
 
-    private void Clear(Guid orderId)
+    /// <summary>Takes the order off its driver; returns what was held.</summary>
+    private ActiveOrder? Clear(Guid orderId)
     {
         if (driverOfOrder.TryRemove(orderId, out var driverId) && byDriver.TryGetValue(driverId, out var held) && held.OrderId == orderId)
         {
             byDriver.TryRemove(driverId, out _);
+            return held;
         }
+        return null;
     }
 }

@@ -106,6 +106,49 @@ public class BackplaneTests
     }
 
     [Fact]
+    public async Task A_board_on_another_node_or_on_a_node_started_later_starts_with_the_latest_eta_forgotten_when_the_order_ends()
+    {
+        var settings = TestStore.RedisSettings();
+        await using var a = await TestApp.StartAsync(settings);
+        await using var b = TestApp.StartNode(a, settings);
+        var dispatcher = await a.DispatcherAsync();
+        var order = await (await dispatcher.PostAsJsonAsync("/api/orders", new
+        {
+            pickup = new { lat = 52.3700, lng = 4.8900, address = "Pickup" },
+            dropoff = new { lat = 52.3500, lng = 4.9100, address = "Dropoff" },
+        }, Ct)).ReadJsonAsync();
+        var orderId = order.GetProperty("id").GetGuid();
+        var driverId = (await a.DriverRecordAsync(1)).Id;
+        var driver = await a.DriverAsync(1);
+        (await driver.PostAsJsonAsync("/api/drivers/me/status", new { online = true }, Ct)).EnsureSuccessStatusCode();
+        Assert.Equal(HttpStatusCode.OK, (await dispatcher.PostAsJsonAsync($"/api/orders/{orderId}/assign", new { driverId }, Ct)).StatusCode);
+        // Both nodes know the order is under way (an ETA is kept only for such an order) before the driver moves.
+        await a.WaitForFeedAsync();
+        await b.WaitForFeedAsync();
+        await ReportAsync(driver, 52.3500, 20);
+        var hubOfA = a.Services.GetRequiredService<LiveHub>();
+        var hubOfB = b.Services.GetRequiredService<LiveHub>();
+        await WaitUntilAsync(() => hubOfB.LatestEta(orderId) is not null, "node B heard the ETA");
+        var made = JsonDocument.Parse(hubOfA.LatestEta(orderId)!.Utf8).RootElement.GetProperty("etaMinutes").GetDouble();
+
+        await using var c = TestApp.StartNode(a, settings);
+        var hubOfC = c.Services.GetRequiredService<LiveHub>();
+        // C started after the ETA was made: it finds it in Redis.
+        await WaitUntilAsync(() => hubOfC.LatestEta(orderId) is not null, "node C read the latest ETAs");
+        foreach (var node in new[] { b, c })
+        {
+            await using var board = await WsClient.ConnectAsync(node.ServerUri, await node.TokenForAsync("dispatcher@demo.test"), Ct);
+            await board.SendAsync(new { type = "subscribe", topic = "orders" }, Ct);
+            await board.NextAsync("subscribed");
+            var eta = await board.NextAsync("order.eta", TimeSpan.FromSeconds(5));
+            Assert.Equal((orderId, made), (eta.GetProperty("orderId").GetGuid(), eta.GetProperty("etaMinutes").GetDouble()));
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await dispatcher.PostAsync($"/api/orders/{orderId}/cancel", null, Ct)).StatusCode);
+        await WaitUntilAsync(() => new[] { hubOfA, hubOfB, hubOfC }.All(hub => hub.LatestEta(orderId) is null), "every node forgot the ETA");
+    }
+
+    [Fact]
     public async Task With_redis_cut_durable_events_still_reach_every_node_and_positions_come_back_when_it_returns()
     {
         var direct = TestStore.RedisSettings();

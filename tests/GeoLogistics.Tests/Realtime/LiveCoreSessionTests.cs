@@ -247,7 +247,7 @@ public class LiveCoreSessionTests
         hub.OfferCommitted([OrderEvent(4)]);
         hub.Publish(Position(Guid.NewGuid(), "late position"));
         var sentAfterClose = session.Send(Utf8("late message"));
-        session.OfferPosition(Position(Guid.NewGuid(), "late offered position"), "s3", replace: true);
+        session.OfferLatest(Position(Guid.NewGuid(), "late offered position"), "s3", replace: true);
         var head = session.AddReplaying("s3", Orders, Filters.None);
         Assert.False(session.SendReplayed([Replayed(99)], "s3"));
         await session.GoLiveAsync("s3", head, Utf8("subscribed s3"));

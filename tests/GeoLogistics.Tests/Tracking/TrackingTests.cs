@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Tracking;
 using GeoLogistics.Tests.Support;
 using Microsoft.EntityFrameworkCore;
@@ -154,6 +155,47 @@ public class TrackingTests
         Assert.Equal([PickupLat - 0.02, PickupLat - 0.015], tracking.GetProperty("route").EnumerateArray().Select(p => p.GetProperty("lat").GetDouble()));
         Assert.Equal(["PENDING", "ASSIGNED"], tracking.GetProperty("history").EnumerateArray().Select(h => h.GetProperty("status").GetString()));
         Assert.NotEqual(JsonValueKind.Null, tracking.GetProperty("assignedAt").ValueKind);
+    }
+
+    [Fact]
+    public async Task A_board_that_subscribes_late_gets_the_latest_eta_of_an_order_under_way_and_none_once_it_ended()
+    {
+        await using var app = await TestApp.StartAsync();
+        var (order, _, driver) = await AssignedOrderAsync(app);
+        await using var early = await WatchAsync(app, "customer@demo.test", $"order:{order.Id}");
+        var start = DateTimeOffset.UtcNow.AddSeconds(-60);
+        await PostPosition(driver, PickupLat - 0.02, PickupLng, start);
+        await PostPosition(driver, PickupLat - 0.015, PickupLng, start.AddSeconds(30));
+        var seen = await UntilLocationAsync(early, PickupLat - 0.015);
+        seen.AddRange(await early.QueuedSoFarAsync(Ct));
+        var newest = seen.Last(m => Type(m) == "order.eta").GetProperty("etaMinutes").GetDouble();
+
+        foreach (var (email, topic) in new[] { ("dispatcher@demo.test", "orders"), ("customer@demo.test", $"order:{order.Id}"), ("admin@demo.test", "orders") })
+        {
+            await using var late = await WatchAsync(app, email, topic);
+            var etas = (await late.QueuedSoFarAsync(Ct)).Where(m => Type(m) == "order.eta").ToList();
+            var eta = Assert.Single(etas);
+            Assert.Equal((order.Id, newest), (eta.GetProperty("orderId").GetGuid(), eta.GetProperty("etaMinutes").GetDouble()));
+        }
+        await using (var kitchen = await WatchAsync(app, "dispatcher2@demo.test", "orders"))
+        {
+            Assert.DoesNotContain(await kitchen.QueuedSoFarAsync(Ct), m => Type(m) == "order.eta");
+        }
+        await using (var onlyPending = await WatchAsync(app, "dispatcher@demo.test", "orders"))
+        {
+            await onlyPending.SendAsync(new { type = "subscribe", topic = "orders", filters = new { status = "PENDING" } }, Ct);
+            var both = await onlyPending.UntilAsync(all => all.Count > 0 && Type(all[^1]) == "subscribed");
+            both.AddRange(await onlyPending.QueuedSoFarAsync(Ct));
+            // The first subscription gets it; the filtered one does not (an ETA carries no status), as with a live ETA.
+            Assert.Single(both, m => Type(m) == "order.eta");
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await (await app.DispatcherAsync()).PostAsync($"/api/orders/{order.Id}/cancel", null, Ct)).StatusCode);
+        await app.WaitForFeedAsync();
+
+        await using var after = await WatchAsync(app, "dispatcher@demo.test", "orders");
+        Assert.DoesNotContain(await after.QueuedSoFarAsync(Ct), m => Type(m) == "order.eta");
+        Assert.Null(app.Services.GetRequiredService<LiveHub>().LatestEta(order.Id));
     }
 
     [Fact]

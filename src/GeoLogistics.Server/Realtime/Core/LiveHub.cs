@@ -28,6 +28,8 @@ public sealed class LiveHub : ILivePublisher
     [ThreadStatic]
     private static HashSet<LiveSession>? recipients;
     private readonly ConcurrentDictionary<Guid, LiveMessage> latestPositions = new();
+    // The newest ETA of each order under way on this node's view (ActiveOrders says which): null until one comes.
+    private readonly ConcurrentDictionary<Guid, LiveMessage?> latestEtas = new();
     private readonly EventFeed feed;
     private long delivered;
     private long messagesSentByEnded;
@@ -325,13 +327,17 @@ public sealed class LiveHub : ILivePublisher
 
     /// <summary>
     /// A volatile message: offered, once each, to the sessions filed under the routes it names, never logged. No lock:
-    /// a subscription made at the same moment may or may not get it (it gets the latest position on subscribing).
+    /// a subscription made at the same moment may or may not get it (it gets the latest position and ETAs on subscribing).
     /// </summary>
     public void Publish(LiveMessage message)
     {
         if (message.IsLocation)
         {
             latestPositions[message.DriverId!.Value] = message;
+        }
+        else if (message.IsEta)
+        {
+            KeepEta(message, overNewer: true);
         }
         Deliver(message);
     }
@@ -398,6 +404,41 @@ public sealed class LiveHub : ILivePublisher
         if (position.IsLocation)
         {
             latestPositions.TryAdd(position.DriverId!.Value, position);
+        }
+    }
+
+    // ---- The latest ETAs ----
+
+    /// <summary>The newest ETA of every order under way (made on any node, with a backplane).</summary>
+    public IEnumerable<LiveMessage> LatestEtas => latestEtas.Values.OfType<LiveMessage>();
+
+    public LiveMessage? LatestEta(Guid orderId) => latestEtas.GetValueOrDefault(orderId);
+
+    /// <summary>A driver is on its way for the order (a new leg, or a new driver): its ETAs are kept from now on, none yet.</summary>
+    public void KeepEtasOf(Guid orderId) => latestEtas[orderId] = null;
+
+    /// <summary>The order ended: its ETA is forgotten, and one that comes after (a ping in flight, another node's) is not kept.</summary>
+    public void ForgetEtasOf(Guid orderId) => latestEtas.TryRemove(orderId, out _);
+
+    /// <summary>An ETA from before this node started (another node's): remembered for maps, not delivered, and never over a live one.</summary>
+    public void RememberEta(LiveMessage eta)
+    {
+        if (eta.IsEta)
+        {
+            KeepEta(eta, overNewer: false);
+        }
+    }
+
+    /// <summary>Only for an order under way: the order's entry is the permission, so a late ETA cannot outlive its order.</summary>
+    private void KeepEta(LiveMessage eta, bool overNewer)
+    {
+        var orderId = eta.OrderId!.Value;
+        while (latestEtas.TryGetValue(orderId, out var held) && (overNewer || held is null))
+        {
+            if (latestEtas.TryUpdate(orderId, eta, held))
+            {
+                return;
+            }
         }
     }
 }

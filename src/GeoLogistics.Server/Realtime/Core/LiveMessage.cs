@@ -33,6 +33,15 @@ public sealed class LiveMessage
     /// <summary>A driver's position: volatile, and only the newest per driver matters to a subscriber that is behind.</summary>
     public bool IsLocation => Seq == 0 && DriverId is not null && Type == "driver.location";
 
+    /// <summary>An order's ETA: volatile, and only the newest per order matters.</summary>
+    public bool IsEta => Seq == 0 && OrderId is not null && Type == "order.eta";
+
+    /// <summary>
+    /// What a newer message of the same kind replaces, for a subscriber that is behind and for a map that subscribes
+    /// late: the driver of a position, the order of an ETA; null for every other message.
+    /// </summary>
+    public Guid? LatestOf => IsLocation ? DriverId : IsEta ? OrderId : null;
+
     /// <summary>SPEC §2, as <see cref="EventVisibility"/> says it for the log.</summary>
     public bool VisibleTo(Caller caller) => caller.Role switch
     {

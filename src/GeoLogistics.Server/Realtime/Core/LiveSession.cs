@@ -192,9 +192,9 @@ public sealed class LiveSession : IThreadPoolWorkItem
         {
             if (subscription.Topic.Covers(message) && subscription.Filters.Match(message))
             {
-                if (message.IsLocation)
+                if (message.LatestOf is not null)
                 {
-                    OfferPosition(message, subscription.Id, replace: true);
+                    OfferLatest(message, subscription.Id, replace: true);
                 }
                 else
                 {
@@ -209,10 +209,10 @@ public sealed class LiveSession : IThreadPoolWorkItem
     }
 
     /// <summary>
-    /// Holds a driver's position for sending to a subscription (see <see cref="Outbox.OfferPosition"/>). Never closes
-    /// the client.
+    /// Holds a driver's position or an order's ETA for sending to a subscription, the newest of each (see
+    /// <see cref="Outbox.OfferPosition"/>). Never closes the client.
     /// </summary>
-    public void OfferPosition(LiveMessage position, string subscriptionId, bool replace)
+    public void OfferLatest(LiveMessage message, string subscriptionId, bool replace)
     {
         lock (gate)
         {
@@ -220,7 +220,7 @@ public sealed class LiveSession : IThreadPoolWorkItem
             {
                 return;
             }
-            outbox.OfferPosition(position.DriverId!.Value, Outgoing.For(position, subscriptionId), replace);
+            outbox.OfferPosition(message.LatestOf!.Value, Outgoing.For(message, subscriptionId), replace);
         }
         Schedule();
     }

@@ -4,7 +4,8 @@ namespace GeoLogistics.Server.Realtime.Core;
 /// A session's messages waiting for its socket: a queue, and beside it the newest unsent position per driver (and
 /// subscription). Taken in the order they were offered, except that a newer position of a driver replaces the one
 /// waiting (and keeps its place in line), so a client that is behind on positions gets the newest of each driver and
-/// positions never count against the queue's bound. Holds nothing while empty: an idle session costs no buffers. Not thread-safe: the session locks.
+/// positions never count against the queue's bound. An order's ETA is held the same way, under the order's id (ids of
+/// drivers and orders never meet). Holds nothing while empty: an idle session costs no buffers. Not thread-safe: the session locks.
 /// </summary>
 public sealed class Outbox
 {
@@ -30,13 +31,14 @@ public sealed class Outbox
     }
 
     /// <summary>
-    /// Holds a driver's position for one subscription, replacing one of the same driver for the same subscription not
-    /// yet sent when <paramref name="replace"/> (the positions sent on subscribing do not replace a live one).
+    /// Holds a driver's position (or an order's ETA, <paramref name="of"/> the order) for one subscription, replacing one
+    /// of the same driver for the same subscription not yet sent when <paramref name="replace"/> (the positions sent on
+    /// subscribing do not replace a live one).
     /// </summary>
-    public void OfferPosition(Guid driverId, Outgoing message, bool replace)
+    public void OfferPosition(Guid of, Outgoing message, bool replace)
     {
         positions ??= [];
-        var key = (driverId, message.SubscriptionId);
+        var key = (of, message.SubscriptionId);
         if (positions.TryAdd(key, new Ticketed(++tickets, message)))
         {
             (positionOrder ??= new Queue<(Guid, string?)>()).Enqueue(key);

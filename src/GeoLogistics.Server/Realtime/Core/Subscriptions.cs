@@ -36,7 +36,7 @@ public interface ISubscribeReplies
 /// <summary>
 /// Subscribing, for every protocol: authorize, file the subscription (holding live events), replay what was missed
 /// from the store in pages at the client's pace, then switch to live with no gap and no duplicate, and fill a map with
-/// the latest positions.
+/// the latest positions and ETAs.
 /// </summary>
 public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScopeFactory scopes) : IReplayFloor
 {
@@ -78,13 +78,14 @@ public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScop
         }
         await session.GoLiveAsync(request.Id, head, replies.Subscribed(request, replayed));
 
-        // The latest positions, so a map is not empty until each driver's next ping. Held like live positions (the
-        // newest per driver), so a map of more drivers than the outbox holds does not close the subscriber.
-        foreach (var position in hub.LatestPositions)
+        // The latest positions and ETAs, so a map is not empty until each driver's next ping, nor a board without ETAs
+        // until each one moves. Held like live ones (the newest per driver, per order), so a map of more drivers or
+        // orders than the outbox holds does not close the subscriber.
+        foreach (var latest in hub.LatestPositions.Concat(hub.LatestEtas))
         {
-            if (request.Topic.Covers(position) && position.VisibleTo(caller))
+            if (request.Topic.Covers(latest) && request.Filters.Match(latest) && latest.VisibleTo(caller))
             {
-                session.OfferPosition(position, request.Id, replace: false);
+                session.OfferLatest(latest, request.Id, replace: false);
             }
         }
         return SubscribeOutcome.Subscribed;
