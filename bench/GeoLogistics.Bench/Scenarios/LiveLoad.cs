@@ -33,6 +33,8 @@ internal sealed class LiveResult
     public List<double> Each { get; set; } = [];
     public List<double> Complete { get; set; } = [];
     public List<double> Post { get; set; } = [];
+    /// <summary>Per delivery, receipt − its POST's answer: the push apart from the write path (negative when it came first).</summary>
+    public List<double> AfterAnswer { get; set; } = [];
     public List<double> PerEventRate { get; set; } = [];
     public double BurstSeconds { get; set; }
     public long OtherMessages { get; set; }
@@ -254,6 +256,7 @@ internal static class LiveLoad
         var lastAt = new long[m];
         var reached = new int[m];
         var each = new List<double>((int)Math.Min(result.Expected, int.MaxValue));
+        var afterAnswer = new List<double>(each.Capacity);
         var lastReceipt = start;
         foreach (var list in receipts)
         {
@@ -264,12 +267,15 @@ internal static class LiveLoad
                     lastAt[i] = Math.Max(lastAt[i], at);
                     reached[i]++;
                     each.Add(ProcStatus.Ms(posts[i].SentAt, at));
+                    afterAnswer.Add(ProcStatus.Ms(posts[i].AnsweredAt, at));
                     lastReceipt = Math.Max(lastReceipt, at);
                 }
             }
         }
         each.Sort();
         result.Each = each;
+        afterAnswer.Sort();
+        result.AfterAnswer = afterAnswer;
         var accepted = Enumerable.Range(0, m).Where(i => posts[i].OrderId is not null).ToList();
         result.Complete = RealtimeSetup.Sorted(accepted.Where(i => reached[i] == result.Shape.Subscribers).Select(i => ProcStatus.Ms(posts[i].SentAt, lastAt[i])));
         // Per event: subscribers reached ÷ (last receipt − POST sent): the fan-out rate of one event on its own.
@@ -322,6 +328,7 @@ internal static class LiveLoad
             Row("p99 POST sent → received", r => $"{r.P99:0.0} ms", r => r.P99);
             Row("POST sent → every subscriber p50/p95/p99/max", r => Stats.Latencies(r.Complete) + $" ({r.Complete.Count} of {r.Created} orders)");
             Row("POST answered p50/p95/p99/max", r => Stats.Latencies(r.Post));
+            Row("POST answered → received p50/p95/p99/max", r => Stats.Latencies(r.AfterAnswer));
             Row("per-event fan-out p50 / min", r => r.PerEventRate.Count == 0 ? "n/a" : $"{Stats.Percentile(r.PerEventRate, 50):N0} / {r.PerEventRate[0]:N0} messages/s");
             Row("messages/s, first POST → last receipt", r => $"{r.Each.Count / r.BurstSeconds:N0} ({r.BurstSeconds:0.00} s)");
             Row("target CPU in measured phase", r => $"{r.Cpu:0.0} s in {r.MeasuredSeconds:0.0} s ({r.Cpu / r.MeasuredSeconds:0.00} cores)", r => r.Cpu);
