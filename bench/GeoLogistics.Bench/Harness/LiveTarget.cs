@@ -20,6 +20,7 @@ public sealed class LiveTarget : IAsyncDisposable
     [
         new("only", "server, broadcaster, or both (our server first, then the broadcaster under the same load)", "both"),
         new("zero-byte-reads", "the broadcaster waits on each idle socket with a zero-byte read instead of holding a 4 KiB buffer", IsFlag: true),
+        Subscribers.Option,
     ];
 
     /// <summary>
@@ -67,8 +68,26 @@ public sealed class LiveTarget : IAsyncDisposable
     /// <summary>CPU seconds of the PostgreSQL cluster so far, when the store is a local one; null otherwise.</summary>
     public double? DatabaseCpuSeconds() => store?.DatabaseCpuSeconds();
 
-    /// <summary>The sides <c>--only</c> asks for, in the order they run.</summary>
-    public static IReadOnlyList<string> Sides(BenchArgs args) => args.String("only") switch
+    /// <summary>
+    /// What runs, in order, each its own process with its own subscribers: the sides <c>--only</c> asks for, with JSON
+    /// subscribers; or, when <c>--protocols</c> names another protocol, our server once per protocol named (the
+    /// broadcaster speaks only JSON).
+    /// </summary>
+    public static IReadOnlyList<(string Side, string Protocol)> Runs(BenchArgs args)
+    {
+        var protocols = Subscribers.Parse(args);
+        if (protocols is [Subscribers.Json])
+        {
+            return [.. Sides(args).Select(side => (side, Subscribers.Json))];
+        }
+        if (args.Has("only") && args.String("only") != "server")
+        {
+            throw new BenchException("--protocols compares our server's protocols, one run each; the broadcaster speaks only JSON: leave out --only.");
+        }
+        return [.. protocols.Select(protocol => ("server", protocol))];
+    }
+
+    private static IReadOnlyList<string> Sides(BenchArgs args) => args.String("only") switch
     {
         null or "both" => ["server", "broadcaster"],
         "server" => ["server"],

@@ -42,6 +42,7 @@ public sealed class ConnectionsScenario : IScenario
             Report.Target("idle memory ≤ the broadcaster's", broadcaster?.IdleKiBPerConnection is { } reference && server.IdleKiBPerConnection is { } ours
                 ? ours <= reference : null, $"{server.IdleKiBPerConnection:0.00} vs {broadcaster?.IdleKiBPerConnection:0.00} KiB");
         }
+        LiveLoad.AdapterTargets(results);
         return 0;
     }
 }

@@ -50,6 +50,7 @@ public sealed class FanoutLoadScenario : IScenario
             Report.Target("server CPU ≤ 1.5× the broadcaster's", broadcaster is null ? null : server.Cpu <= 1.5 * broadcaster.Cpu,
                 $"{server.Cpu:0.0} vs {broadcaster?.Cpu:0.0} CPU-seconds");
         }
+        LiveLoad.AdapterTargets(results);
         return 0;
     }
 }

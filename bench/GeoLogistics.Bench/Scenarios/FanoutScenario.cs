@@ -53,6 +53,7 @@ public sealed class FanoutScenario : IScenario
                 Report.Target("p99 ≤ the broadcaster's (reference)", server.P99 <= broadcaster.P99, $"{server.P99:0.0} vs {broadcaster.P99:0.0} ms");
             }
         }
+        LiveLoad.AdapterTargets(results);
         return 0;
     }
 }

@@ -12,10 +12,11 @@ namespace GeoLogistics.Bench.Scenarios;
 /// </summary>
 internal sealed record LoadShape(int Subscribers, int Orders, double Rate, int Concurrency, int OpenConcurrency, TimeSpan Settle, TimeSpan Wait);
 
-/// <summary>What one side (our server or the broadcaster) did under a <see cref="LoadShape"/>.</summary>
+/// <summary>What one side (our server or the broadcaster) did under a <see cref="LoadShape"/>, with subscribers of one protocol.</summary>
 internal sealed class LiveResult
 {
     public required string Side { get; init; }
+    public required string Protocol { get; init; }
     public required LoadShape Shape { get; init; }
     public TimeSpan OpenTook { get; init; }
     public int StillOpen { get; init; }
@@ -32,6 +33,8 @@ internal sealed class LiveResult
     public List<double> Each { get; set; } = [];
     public List<double> Complete { get; set; } = [];
     public List<double> Post { get; set; } = [];
+    /// <summary>Per delivery, receipt − its POST's answer: the push apart from the write path (negative when it came first).</summary>
+    public List<double> AfterAnswer { get; set; } = [];
     public List<double> PerEventRate { get; set; } = [];
     public double BurstSeconds { get; set; }
     public long OtherMessages { get; set; }
@@ -65,20 +68,21 @@ internal static class LiveLoad
 
     /// <summary>
     /// Runs each side <c>--only</c> asks for, one after the other, each its own process with its own sockets: our server
-    /// first, so that the broadcaster then sends our server's own <c>order.created</c> (same bytes, new order id).
+    /// first, so that the broadcaster then sends our server's own <c>order.created</c> (same bytes, new order id). With
+    /// <c>--protocols</c>, our server once per protocol instead, in the order given (<see cref="LiveTarget.Runs"/>).
     /// </summary>
     public static async Task<List<LiveResult>> RunSidesAsync(BenchArgs args, LoadShape shape, string dispatchWhen, CancellationToken ct)
     {
         EnsureFileLimit(shape.Subscribers);
         var results = new List<LiveResult>();
         string? sample = null;
-        foreach (var side in LiveTarget.Sides(args))
+        foreach (var (side, protocol) in LiveTarget.Runs(args))
         {
             Console.WriteLine();
             await using var target = side == "server"
                 ? await LiveTarget.StartServerAsync(args, dispatchWhen, ct)
                 : await LiveTarget.StartBroadcasterAsync(args, sample, ct);
-            var result = await RunAsync(target, shape, ct);
+            var result = await RunAsync(target, protocol, shape, ct);
             results.Add(result);
             if (shape.Orders > 0 && sample is null && await target.FirstOrderCreatedAsync(ct) is { } first)
             {
@@ -98,19 +102,20 @@ internal static class LiveLoad
         }
     }
 
-    private static async Task<LiveResult> RunAsync(LiveTarget target, LoadShape shape, CancellationToken ct)
+    private static async Task<LiveResult> RunAsync(LiveTarget target, string protocol, LoadShape shape, CancellationToken ct)
     {
         var n = shape.Subscribers;
         var process = target.Process;
+        Task<ISubscriber> Open(CancellationToken token) => Subscribers.OpenOrdersAsync(protocol, process.Address, target.SocketToken, token);
 
-        // Warm the WebSocket path once, so its first-use cost is not counted per connection.
-        var (warm, _) = await RealtimeSetup.OpenAsync(process.Address, target.SocketToken, Math.Min(10, n), "orders", 10, ct);
-        RealtimeSetup.Close(warm);
+        // Warm the protocol's path once, so its first-use cost is not counted per connection.
+        var (warm, _) = await RealtimeSetup.OpenAsync(Math.Min(10, n), 10, "warm-up", Open, ct);
+        await RealtimeSetup.CloseAsync(warm);
         await Task.Delay(shape.Settle, ct);
         var rssBefore = process.ResidentKiB();
         var cpuBeforeOpen = process.ReadUsage().CpuSeconds ?? double.NaN;
-        Console.WriteLine($"== {process.Name}: opening {n} sockets on orders ({shape.OpenConcurrency} handshakes in flight), VmRSS before {rssBefore} KiB");
-        var (clients, took) = await RealtimeSetup.OpenAsync(process.Address, target.SocketToken, n, "orders", shape.OpenConcurrency, ct);
+        Console.WriteLine($"== {process.Name}: opening {n} {protocol} subscribers on orders ({shape.OpenConcurrency} handshakes in flight), VmRSS before {rssBefore} KiB");
+        var (clients, took) = await RealtimeSetup.OpenAsync(n, shape.OpenConcurrency, $"{protocol} subscribers on orders", Open, ct);
         try
         {
             // Each subscriber's loop is sequential: its own list needs no lock.
@@ -141,9 +146,10 @@ internal static class LiveLoad
             var result = new LiveResult
             {
                 Side = process.Name,
+                Protocol = protocol,
                 Shape = shape,
                 OpenTook = took,
-                StillOpen = clients.Count(c => c.State == WebSocketState.Open),
+                StillOpen = clients.Count(c => c.IsOpen),
                 RssBeforeKiB = rssBefore,
                 RssIdleKiB = process.ResidentKiB(),
                 OpenCpu = (process.ReadUsage().CpuSeconds ?? double.NaN) - cpuBeforeOpen,
@@ -167,7 +173,7 @@ internal static class LiveLoad
         }
         finally
         {
-            RealtimeSetup.Close(clients);
+            await RealtimeSetup.CloseAsync(clients);
         }
     }
 
@@ -250,6 +256,7 @@ internal static class LiveLoad
         var lastAt = new long[m];
         var reached = new int[m];
         var each = new List<double>((int)Math.Min(result.Expected, int.MaxValue));
+        var afterAnswer = new List<double>(each.Capacity);
         var lastReceipt = start;
         foreach (var list in receipts)
         {
@@ -260,12 +267,15 @@ internal static class LiveLoad
                     lastAt[i] = Math.Max(lastAt[i], at);
                     reached[i]++;
                     each.Add(ProcStatus.Ms(posts[i].SentAt, at));
+                    afterAnswer.Add(ProcStatus.Ms(posts[i].AnsweredAt, at));
                     lastReceipt = Math.Max(lastReceipt, at);
                 }
             }
         }
         each.Sort();
         result.Each = each;
+        afterAnswer.Sort();
+        result.AfterAnswer = afterAnswer;
         var accepted = Enumerable.Range(0, m).Where(i => posts[i].OrderId is not null).ToList();
         result.Complete = RealtimeSetup.Sorted(accepted.Where(i => reached[i] == result.Shape.Subscribers).Select(i => ProcStatus.Ms(posts[i].SentAt, lastAt[i])));
         // Per event: subscribers reached ÷ (last receipt − POST sent): the fan-out rate of one event on its own.
@@ -275,30 +285,33 @@ internal static class LiveLoad
         result.BurstSeconds = ProcStatus.Ms(start, lastReceipt) / 1000;
     }
 
-    /// <summary>Every figure of each side in a column, and our server ÷ the broadcaster where both ran.</summary>
+    /// <summary>
+    /// Every figure of each run in a column, then each run ÷ the reference: our server ÷ the broadcaster where both ran;
+    /// with several protocols, each protocol ÷ JSON.
+    /// </summary>
     public static void Print(string title, IReadOnlyList<LiveResult> results)
     {
-        var server = results.FirstOrDefault(r => r.Side == "server");
-        var broadcaster = results.FirstOrDefault(r => r.Side == "broadcaster");
-        var both = server is not null && broadcaster is not null;
-        var table = both ? new Table("figure", "server", "broadcaster", "server ÷ broadcaster") : new Table("figure", results[0].Side);
+        var byProtocol = results.Select(r => r.Protocol).Distinct().Count() > 1;
+        string Label(LiveResult r) => byProtocol ? r.Protocol : r.Side;
+        var reference = byProtocol ? results.FirstOrDefault(r => r.Protocol == Subscribers.Json) : results.FirstOrDefault(r => r.Side == "broadcaster");
+        var compared = reference is null ? [] : results.Where(r => r != reference).ToList();
+        var table = new Table(["figure", .. results.Select(Label), .. compared.Select(r => $"{Label(r)} ÷ {Label(reference!)}")]);
         var shape = results[0].Shape;
 
         void Row(string figure, Func<LiveResult, string> value, Func<LiveResult, double>? ratioOf = null)
         {
             var cells = new List<string> { figure };
             cells.AddRange(results.Select(value));
-            if (both && ratioOf is not null)
+            if (ratioOf is not null)
             {
-                var ratio = ratioOf(server!) / ratioOf(broadcaster!);
-                cells.Add(double.IsFinite(ratio) ? $"{ratio:0.00}×" : "n/a");
+                cells.AddRange(compared.Select(r => ratioOf(r) / ratioOf(reference!) is var ratio && double.IsFinite(ratio) ? $"{ratio:0.00}×" : "n/a"));
             }
             table.Add([.. cells]);
         }
 
         static string Kib(long? kib) => kib is { } k ? $"{k:N0} KiB" : "n/a";
 
-        Row("sockets on orders", r => $"{shape.Subscribers} ({r.StillOpen} open after the settle)");
+        Row(byProtocol ? "subscribers on orders" : "sockets on orders", r => $"{shape.Subscribers} ({r.StillOpen} open after the settle)");
         Row("open time (incl. subscribe)", r => $"{r.OpenTook.TotalSeconds:0.0} s ({shape.Subscribers / r.OpenTook.TotalSeconds:0}/s)");
         Row("VmRSS before → with the sockets", r => $"{Kib(r.RssBeforeKiB)} → {Kib(r.RssIdleKiB)}");
         Row("idle memory per connection", r => r.IdleKiBPerConnection is { } kib ? $"{kib:0.00} KiB" : "n/a", r => r.IdleKiBPerConnection ?? double.NaN);
@@ -315,6 +328,7 @@ internal static class LiveLoad
             Row("p99 POST sent → received", r => $"{r.P99:0.0} ms", r => r.P99);
             Row("POST sent → every subscriber p50/p95/p99/max", r => Stats.Latencies(r.Complete) + $" ({r.Complete.Count} of {r.Created} orders)");
             Row("POST answered p50/p95/p99/max", r => Stats.Latencies(r.Post));
+            Row("POST answered → received p50/p95/p99/max", r => Stats.Latencies(r.AfterAnswer));
             Row("per-event fan-out p50 / min", r => r.PerEventRate.Count == 0 ? "n/a" : $"{Stats.Percentile(r.PerEventRate, 50):N0} / {r.PerEventRate[0]:N0} messages/s");
             Row("messages/s, first POST → last receipt", r => $"{r.Each.Count / r.BurstSeconds:N0} ({r.BurstSeconds:0.00} s)");
             Row("target CPU in measured phase", r => $"{r.Cpu:0.0} s in {r.MeasuredSeconds:0.0} s ({r.Cpu / r.MeasuredSeconds:0.00} cores)", r => r.Cpu);
@@ -322,7 +336,7 @@ internal static class LiveLoad
             {
                 Row("PostgreSQL CPU in measured phase", r => r.DatabaseCpu is { } db ? $"{db:0.0} s" : "none (no store)");
             }
-            Row("bench CPU; machine busy", r => $"{r.BenchCpu / r.MeasuredSeconds:0.00} cores; {r.MachineBusy:P0} of {Environment.ProcessorCount} cores");
+            Row("bench CPU; machine busy", r => $"{r.BenchCpu / r.MeasuredSeconds:0.00} cores; {r.MachineBusy:P0} of {Environment.ProcessorCount} cores", r => r.BenchCpu);
             Row("VmRSS at the end; peak (VmHWM)", r => $"{Kib(r.RssEndKiB)}; {Kib(r.PeakKiB)}");
         }
         else
@@ -333,11 +347,32 @@ internal static class LiveLoad
         Console.WriteLine();
         Console.WriteLine($"== {title}");
         table.Print();
-        if (shape.Orders == 0 && server?.SocketStats is { } stats)
+        foreach (var r in results.Where(r => shape.Orders == 0 && r.SocketStats is not null))
         {
-            Console.WriteLine($"server /api/ws/stats with the sockets open: {stats}");
+            Console.WriteLine($"server /api/ws/stats with the sockets open{(byProtocol ? $" ({r.Protocol})" : "")}: {r.SocketStats}");
         }
         Console.WriteLine($"load average now: {LoadAverage()} (above 0, something else shared the {Environment.ProcessorCount} cores)");
+    }
+
+    /// <summary>
+    /// SPEC §12 "adapters": STOMP, Socket.IO and SignalR subscribers each within 1.2× of the JSON protocol's p99 (with
+    /// every message delivered) and idle memory per connection, measured in the same invocation. Nothing without JSON.
+    /// </summary>
+    public static void AdapterTargets(IReadOnlyList<LiveResult> results)
+    {
+        var json = results.FirstOrDefault(r => r.Protocol == Subscribers.Json);
+        foreach (var r in results.Where(r => r.Protocol != Subscribers.Json))
+        {
+            if (r.Shape.Orders > 0)
+            {
+                Report.Target($"{r.Protocol}: every message delivered", r.AllDelivered, $"{r.Each.Count} of {r.Expected}");
+                Report.Target($"{r.Protocol}: p99 POST sent → received ≤ 1.2× JSON's", json is null ? null : r.P99 <= 1.2 * json.P99,
+                    $"{r.P99:0.0} vs {json?.P99:0.0} ms, {r.P99 / json?.P99:0.00}×");
+            }
+            Report.Target($"{r.Protocol}: idle memory per connection ≤ 1.2× JSON's",
+                r.IdleKiBPerConnection is { } ours && json?.IdleKiBPerConnection is { } reference ? ours <= 1.2 * reference : null,
+                $"{r.IdleKiBPerConnection:0.00} vs {json?.IdleKiBPerConnection:0.00} KiB, {r.IdleKiBPerConnection / json?.IdleKiBPerConnection:0.00}×");
+        }
     }
 
     private static string LoadAverage()

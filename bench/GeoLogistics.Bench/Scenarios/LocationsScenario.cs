@@ -281,10 +281,7 @@ public sealed class LocationsScenario : IScenario
         }
         finally
         {
-            RealtimeSetup.Close(drivers);
-            RealtimeSetup.Close(watchers);
-            RealtimeSetup.Close(mapDashboards);
-            RealtimeSetup.Close(orderDashboards);
+            await RealtimeSetup.CloseAsync([.. drivers, .. watchers, .. mapDashboards, .. orderDashboards]);
         }
     }
 

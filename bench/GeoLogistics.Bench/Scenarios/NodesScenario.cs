@@ -262,7 +262,7 @@ public sealed class NodesScenario : IScenario
             await stop.CancelAsync();
             foreach (var list in sockets)
             {
-                RealtimeSetup.Close(list ?? []);
+                await RealtimeSetup.CloseAsync(list ?? []);
             }
         }
     }
@@ -500,10 +500,10 @@ public sealed class NodesScenario : IScenario
         finally
         {
             await stop.CancelAsync();
-            RealtimeSetup.Close(drivers);
+            await RealtimeSetup.CloseAsync(drivers);
             foreach (var list in mapSockets)
             {
-                RealtimeSetup.Close(list ?? []);
+                await RealtimeSetup.CloseAsync(list ?? []);
             }
         }
     }

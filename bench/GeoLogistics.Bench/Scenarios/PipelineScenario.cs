@@ -19,6 +19,7 @@ public sealed class PipelineScenario : IScenario
         .. ServerProcess.Options,
         new("only", "server, broadcaster, or both (the bare broadcaster under the same load, for reference)", "server"),
         new("zero-byte-reads", "the broadcaster waits on each idle socket with a zero-byte read instead of holding a 4 KiB buffer", IsFlag: true),
+        Subscribers.Option,
         new("dashboards", "sockets subscribed to orders (one admin token)", "200"),
         new("rate", "target order creations per second", "100"),
         new("duration", "seconds of order creation", "10"),
@@ -48,6 +49,7 @@ public sealed class PipelineScenario : IScenario
                 size ? server.Complete.Count == server.Created && p99 <= 50 : null,
                 $"p99 {p99:0.0} ms over {server.Complete.Count} of {server.Created} orders, {rate:0}/s offered, {server.AchievedRate:0}/s achieved, {d} dashboards");
         }
+        LiveLoad.AdapterTargets(results);
         return 0;
     }
 }

@@ -9,43 +9,43 @@ internal static class RealtimeSetup
 {
     public static readonly BenchOption OpenConcurrency = new("open-concurrency", "most WebSocket handshakes in flight at once", "64");
 
-    /// <summary>Opens <paramref name="count"/> sockets with one token, each subscribed to <paramref name="topic"/>.</summary>
-    public static async Task<(WsClient[] Clients, TimeSpan Took)> OpenAsync(
-        Uri server, string token, int count, string topic, int concurrency, CancellationToken ct)
+    /// <summary>Opens <paramref name="count"/> JSON sockets with one token, each subscribed to <paramref name="topic"/>.</summary>
+    public static Task<(WsClient[] Clients, TimeSpan Took)> OpenAsync(
+        Uri server, string token, int count, string topic, int concurrency, CancellationToken ct) =>
+        OpenAsync(count, concurrency, $"sockets subscribed to {topic}", t => WsClient.OpenAsync(server, token, topic, t), ct);
+
+    /// <summary>Opens <paramref name="count"/> subscribers, <paramref name="concurrency"/> at a time, with <paramref name="open"/>.</summary>
+    public static async Task<(T[] Clients, TimeSpan Took)> OpenAsync<T>(
+        int count, int concurrency, string what, Func<CancellationToken, Task<T>> open, CancellationToken ct)
+        where T : class, IAsyncDisposable
     {
-        var clients = new WsClient[count];
+        var clients = new T[count];
         var watch = Stopwatch.StartNew();
         var done = 0;
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = ct };
         try
         {
-            await Parallel.ForEachAsync(Enumerable.Range(0, count), parallel, async (i, token2) =>
+            await Parallel.ForEachAsync(Enumerable.Range(0, count), parallel, async (i, token) =>
             {
-                var client = await WsClient.ConnectAsync(server, token, token2);
-                clients[i] = client;
-                await client.SubscribeAsync(topic, token2);
+                clients[i] = await open(token);
                 var n = Interlocked.Increment(ref done);
                 if (count >= 100 && n % Math.Max(1, count / 5) == 0)
                 {
-                    Console.WriteLine($"   {n} sockets subscribed to {topic} after {watch.Elapsed.TotalSeconds:0.0} s");
+                    Console.WriteLine($"   {n} {what} after {watch.Elapsed.TotalSeconds:0.0} s");
                 }
             });
         }
         catch
         {
-            Close(clients);
+            await CloseAsync(clients);
             throw;
         }
         return (clients, watch.Elapsed);
     }
 
-    public static void Close(WsClient?[] clients)
-    {
-        foreach (var c in clients)
-        {
-            c?.Dispose();
-        }
-    }
+    /// <summary>Closes every subscriber at once (a SignalR client's close waits for its connection to stop).</summary>
+    public static Task CloseAsync(IEnumerable<IAsyncDisposable?> clients) =>
+        Task.WhenAll(clients.OfType<IAsyncDisposable>().Select(c => c.DisposeAsync().AsTask()));
 
     /// <summary>A tenant and its dispatcher; returns the dispatcher's token.</summary>
     public static async Task<string> DispatcherAsync(Api api, string adminToken, CancellationToken ct)
