@@ -7,6 +7,7 @@ using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Realtime.Json;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
@@ -52,7 +53,9 @@ public sealed partial class DirectSockets(
     private async Task<Task?> UpgradeAsync(ConnectionContext connection)
     {
         var input = connection.Transport.Input;
-        if (await ReadHeadAsync(input) is not var (read, head, length))
+        // Set when the server stops (after the node's drain has told every session to go): hand on, or cut off.
+        var stopping = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
+        if (await ReadHeadAsync(input, stopping) is not var (read, head, length))
         {
             return null;
         }
@@ -83,6 +86,10 @@ public sealed partial class DirectSockets(
                 KeepAliveInterval = hub.Options.KeepAliveInterval,
                 KeepAliveTimeout = hub.Options.IdleTimeout,
             });
+            LogUpgraded(logger, head.Query);
+            // A socket does not hold the server's stop: its session was closed with 1012 by the drain, and a client
+            // that has not gone by now is cut off (ConnectionClosed then ends the session).
+            stopping.Register(static c => ((ConnectionContext)c!).Abort(new ConnectionAbortedException("The server is stopping.")), connection);
             return sockets.ServeAsync(socket, stream, accepted.Caller, accepted.Expires, accepted.User, accepted.Admission, connection.ConnectionClosed);
         }
         catch
@@ -98,9 +105,10 @@ public sealed partial class DirectSockets(
     /// holds it (not yet advanced); otherwise null, with every byte left for HTTP. Waits at most Kestrel's
     /// <c>RequestHeadersTimeout</c>; a request for another path is handed on as soon as its first bytes say so.
     /// </summary>
-    private async Task<(ReadResult Read, UpgradeHead Head, int Length)?> ReadHeadAsync(PipeReader input)
+    private async Task<(ReadResult Read, UpgradeHead Head, int Length)?> ReadHeadAsync(PipeReader input, CancellationToken stopping)
     {
-        using var timeout = new CancellationTokenSource(kestrel.Value.Limits.RequestHeadersTimeout);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(kestrel.Value.Limits.RequestHeadersTimeout);
         try
         {
             while (true)
@@ -175,6 +183,10 @@ public sealed partial class DirectSockets(
         return Encoding.ASCII.GetBytes(
             $"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
     }
+
+    // As hosting logs a request (its query's token is redacted by every logger, Http/LogRedaction).
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Upgraded GET /api/ws?{Query} off the connection")]
+    private static partial void LogUpgraded(ILogger logger, string query);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A direct socket's checks failed; HTTP answers the request")]
     private static partial void LogCheckFailed(ILogger logger, Exception exception);
