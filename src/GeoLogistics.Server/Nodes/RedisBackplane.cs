@@ -97,7 +97,7 @@ public sealed partial class RedisBackplane(
         }
         finally
         {
-            await queue.UnsubscribeAsync();
+            await UnsubscribeAsync(queue);
         }
     }
 
@@ -115,6 +115,19 @@ public sealed partial class RedisBackplane(
                 Report(e, "subscribing to the other nodes");
                 await Task.Delay(TimeSpan.FromSeconds(1), ct);
             }
+        }
+    }
+
+    /// <summary>A stopping node leaves the channel if it can; Redis drops the subscription with the connection anyway.</summary>
+    private async Task UnsubscribeAsync(ChannelMessageQueue queue)
+    {
+        try
+        {
+            await queue.UnsubscribeAsync();
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            Report(e, "leaving the other nodes' channel");
         }
     }
 
@@ -185,9 +198,10 @@ public sealed partial class RedisBackplane(
                 writes.Add(batch.StringSetAsync(key, latest.Envelope, ttl));
             }
         }
-        batch.Execute();
         try
         {
+            // Execute throws at once when the multiplexer has lost its connection since IsConnected was read.
+            batch.Execute();
             await Task.WhenAll(writes);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
