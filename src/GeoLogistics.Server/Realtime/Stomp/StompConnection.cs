@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Realtime.Json;
@@ -24,8 +24,10 @@ public sealed class StompConnection : ISessionTransport
     private readonly StompWire wire;
     private readonly StompLimits limits;
     private readonly int maxMessageBytes;
-    // Subscription id → its destination as the client wrote it, for the MESSAGE frames' destination header.
-    private readonly ConcurrentDictionary<string, string> destinations = new(StringComparer.Ordinal);
+    // Subscription id → the start of its MESSAGE frames (the destination as the client wrote it, and the id).
+    private readonly ConcurrentDictionary<string, byte[]> messageHeads = new(StringComparer.Ordinal);
+    // Each event's frame tail, shared by every STOMP recipient of it and gone with it.
+    private static readonly ConditionalWeakTable<LiveMessage, byte[]> MessageTails = [];
     // The sender's buffers, dropped whenever the outbox runs empty: an idle connection holds none.
     private ArrayBufferWriter<byte>? frameBuffer;
     private ArrayBufferWriter<byte>? wireBuffer;
@@ -78,9 +80,10 @@ public sealed class StompConnection : ISessionTransport
         return Session = new LiveSession(this, caller, expires, hub, "stomp", Aborted);
     }
 
-    public void AddDestination(string subscriptionId, string destination) => destinations[subscriptionId] = destination;
+    public void AddDestination(string subscriptionId, string destination) =>
+        messageHeads[subscriptionId] = StompWriter.MessageHead(destination, subscriptionId);
 
-    public void RemoveDestination(string subscriptionId) => destinations.TryRemove(subscriptionId, out _);
+    public void RemoveDestination(string subscriptionId) => messageHeads.TryRemove(subscriptionId, out _);
 
     // ---- Writing (the session's sender, one call at a time) ----
 
@@ -89,25 +92,15 @@ public sealed class StompConnection : ISessionTransport
         ReadOnlyMemory<byte> frame;
         if (message.Event is { } e)
         {
-            if (!destinations.TryGetValue(message.SubscriptionId!, out var destination))
+            if (!messageHeads.TryGetValue(message.SubscriptionId!, out var head))
             {
                 // Unsubscribed while this waited in the outbox.
                 return;
             }
-            frameBuffer ??= new ArrayBufferWriter<byte>(e.Utf8.Length + 256);
+            var tail = MessageTails.GetValue(e, static e => StompWriter.MessageTail(e.Type, e.Seq, e.Utf8.Span));
+            frameBuffer ??= new ArrayBufferWriter<byte>(head.Length + tail.Length + 20);
             frameBuffer.ResetWrittenCount();
-            List<KeyValuePair<string, string>> headers =
-            [
-                new("destination", destination),
-                new("message-id", (++messageIds).ToString(CultureInfo.InvariantCulture)),
-                new("subscription", message.SubscriptionId!),
-                new("event-type", e.Type),
-            ];
-            if (e.IsDurable)
-            {
-                headers.Add(new("seq", e.Seq.ToString(CultureInfo.InvariantCulture)));
-            }
-            StompWriter.Write(frameBuffer, "MESSAGE", headers, e.Utf8.Span, "application/json");
+            StompWriter.Message(frameBuffer, head, ++messageIds, tail);
             frame = frameBuffer.WrittenMemory;
         }
         else if (message.Reply.IsEmpty)
@@ -125,7 +118,6 @@ public sealed class StompConnection : ISessionTransport
     private ValueTask WriteAsync(ReadOnlyMemory<byte> frame, CancellationToken ct)
     {
         stream?.Cork();
-        Volatile.Write(ref lastWrite, Environment.TickCount64);
         if (wire.IsSockJs)
         {
             wireBuffer ??= new ArrayBufferWriter<byte>(frame.Length + 64);
@@ -136,6 +128,8 @@ public sealed class StompConnection : ISessionTransport
 
     public ValueTask FlushAsync()
     {
+        // Once per burst, not per frame: what the heart-beat timer needs to know is that something went out.
+        Volatile.Write(ref lastWrite, Environment.TickCount64);
         frameBuffer = null;
         wireBuffer = null;
         return stream?.UncorkAsync() ?? ValueTask.CompletedTask;

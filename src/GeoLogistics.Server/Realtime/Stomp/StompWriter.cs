@@ -44,6 +44,51 @@ public static class StompWriter
         buffer.Write<byte>([0]);
     }
 
+    /// <summary>
+    /// The start of a MESSAGE frame to one subscription, up to the value of its <c>message-id</c>: written once per
+    /// subscription and kept, since every event to it starts the same way.
+    /// </summary>
+    public static byte[] MessageHead(string destination, string subscriptionId)
+    {
+        var buffer = new ArrayBufferWriter<byte>(64 + destination.Length + subscriptionId.Length);
+        buffer.Write("MESSAGE\n"u8);
+        Header(buffer, "destination", destination, escape: true);
+        Header(buffer, "subscription", subscriptionId, escape: true);
+        Text(buffer, "message-id:", escape: false);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// The rest of a MESSAGE frame carrying an event, after the <c>message-id</c>'s value: the same for every recipient,
+    /// so written once per event (<c>event-type</c>, a durable event's <c>seq</c>, the body's type and length, the body, NUL).
+    /// </summary>
+    public static byte[] MessageTail(string eventType, long seq, ReadOnlySpan<byte> body)
+    {
+        var buffer = new ArrayBufferWriter<byte>(body.Length + 128);
+        buffer.Write("\n"u8);
+        Header(buffer, "event-type", eventType, escape: true);
+        if (seq > 0)
+        {
+            Header(buffer, "seq", seq.ToString(CultureInfo.InvariantCulture), escape: true);
+        }
+        Header(buffer, "content-type", "application/json", escape: true);
+        Header(buffer, "content-length", body.Length.ToString(CultureInfo.InvariantCulture), escape: true);
+        buffer.Write("\n"u8);
+        buffer.Write(body);
+        buffer.Write<byte>([0]);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>A MESSAGE frame from its subscription's head, its id and its event's tail.</summary>
+    public static void Message(IBufferWriter<byte> buffer, ReadOnlySpan<byte> head, long messageId, ReadOnlySpan<byte> tail)
+    {
+        buffer.Write(head);
+        var digits = buffer.GetSpan(20);
+        messageId.TryFormat(digits, out var written, provider: CultureInfo.InvariantCulture);
+        buffer.Advance(written);
+        buffer.Write(tail);
+    }
+
     public static byte[] Receipt(string receiptId) => Frame("RECEIPT", [new("receipt-id", receiptId)]);
 
     /// <summary>An ERROR: <c>message</c> says what went wrong in a line, the body explains; <c>receipt-id</c> names the frame that caused it.</summary>

@@ -207,6 +207,29 @@ public class StompFrameTests
         Assert.Contains("destination:/topic/a\\cb\\nc\\\\d\n", Encoding.UTF8.GetString(frame));
     }
 
+    [Theory]
+    [InlineData(42L)]
+    [InlineData(0L)]
+    public void A_message_from_its_subscription_head_and_its_event_tail_reads_back_whole(long seq)
+    {
+        var head = StompWriter.MessageHead("/topic/orders:a\nb", "sub\\1");
+        var tail = StompWriter.MessageTail("order.created", seq, "{\"x\":\"\0\"}"u8);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+
+        StompWriter.Message(buffer, head, 1234567890123, tail);
+        var parse = StompParser.Parse(buffer.WrittenSpan, new StompLimits(MaxFrameBytes: 1024, MaxHeaders: 8, MaxHeaderLineBytes: 128));
+
+        Assert.Equal(StompParseStatus.Frame, parse.Status);
+        Assert.Equal(buffer.WrittenCount, parse.Consumed);
+        var frame = parse.Frame!;
+        Assert.Equal("MESSAGE", frame.Command);
+        Assert.Equal(
+            ("/topic/orders:a\nb", "sub\\1", "1234567890123", "order.created", seq > 0 ? "42" : null, "application/json"),
+            (frame.Header("destination"), frame.Header("subscription"), frame.Header("message-id"), frame.Header("event-type"),
+                frame.Header("seq"), frame.Header("content-type")));
+        Assert.Equal("{\"x\":\"\0\"}", Encoding.UTF8.GetString(frame.Body.Span));
+    }
+
     [Fact]
     public void An_error_frame_has_its_message_header_and_the_receipt_it_answers()
     {
