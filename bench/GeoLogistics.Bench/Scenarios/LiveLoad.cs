@@ -108,8 +108,17 @@ internal static class LiveLoad
         var process = target.Process;
         Task<ISubscriber> Open(CancellationToken token) => Subscribers.OpenOrdersAsync(protocol, process.Address, target.SocketToken, token);
 
-        // Warm the protocol's path once, so its first-use cost is not counted per connection.
+        // Warm the protocol's path once, so its first-use cost is not counted per connection; and the order path, with
+        // a few subscribers on it, so that the measured orders do not pay for compiling it (its first ones stall for
+        // about half a second on a 2-core machine: the JIT, EF Core's first queries).
         var (warm, _) = await RealtimeSetup.OpenAsync(Math.Min(10, n), 10, "warm-up", Open, ct);
+        if (shape.Orders > 0)
+        {
+            var count = Math.Min(shape.Orders, Math.Max(60, (int)(shape.Rate * 3)));
+            Console.WriteLine($"== {process.Name}: warming up with {count} orders at {shape.Rate:0.#}/s (not counted)");
+            var random = new Random(2);
+            await PostOnScheduleAsync(target, [.. Enumerable.Range(0, count).Select(_ => RealtimeSetup.Order(random))], shape, ct);
+        }
         await RealtimeSetup.CloseAsync(warm);
         await Task.Delay(shape.Settle, ct);
         var rssBefore = process.ResidentKiB();
@@ -184,41 +193,15 @@ internal static class LiveLoad
         var m = shape.Orders;
         var process = target.Process;
         Console.WriteLine($"== {process.Name}: {m} orders at {shape.Rate:0.#}/s, at most {shape.Concurrency} in flight");
-        var posts = new Posted[m];
-        using var gate = new SemaphoreSlim(shape.Concurrency);
         var random = new Random(1);
         var bodies = Enumerable.Range(0, m).Select(_ => RealtimeSetup.Order(random)).ToArray();
-        var tasks = new List<Task>(m);
-
-        async Task PostAsync(int i)
-        {
-            try
-            {
-                posts[i] = await target.CreateOrderAsync(bodies[i], ct);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }
 
         var cpuBefore = process.ReadUsage().CpuSeconds ?? double.NaN;
         var databaseBefore = target.DatabaseCpuSeconds();
         var benchBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var machineBefore = MachineCpu.Read();
         var start = Stopwatch.GetTimestamp();
-        var interval = Stopwatch.Frequency / shape.Rate;
-        for (var i = 0; i < m; i++)
-        {
-            var due = start + (long)(i * interval);
-            if (due - Stopwatch.GetTimestamp() is var wait and > 0)
-            {
-                await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency), ct);
-            }
-            await gate.WaitAsync(ct);
-            tasks.Add(PostAsync(i));
-        }
-        await Task.WhenAll(tasks);
+        var posts = await PostOnScheduleAsync(target, bodies, shape, ct);
         var lastPost = posts.Max(p => p.SentAt);
         result.AchievedRate = m > 1 ? (m - 1) / ProcStatus.Ms(start, lastPost) * 1000 : double.NaN;
         result.Created = posts.Count(p => p.OrderId is not null);
@@ -239,6 +222,41 @@ internal static class LiveLoad
         result.MeasuredSeconds = ProcStatus.Ms(start, end) / 1000;
         result.RssEndKiB = process.ResidentKiB();
         return (posts, start, end);
+    }
+
+    /// <summary>Creates the orders at <see cref="LoadShape.Rate"/>, at most <see cref="LoadShape.Concurrency"/> in flight; what each POST got, and when.</summary>
+    private static async Task<Posted[]> PostOnScheduleAsync(LiveTarget target, object[] bodies, LoadShape shape, CancellationToken ct)
+    {
+        var posts = new Posted[bodies.Length];
+        using var gate = new SemaphoreSlim(shape.Concurrency);
+        var tasks = new List<Task>(bodies.Length);
+
+        async Task PostAsync(int i)
+        {
+            try
+            {
+                posts[i] = await target.CreateOrderAsync(bodies[i], ct);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+
+        var start = Stopwatch.GetTimestamp();
+        var interval = Stopwatch.Frequency / shape.Rate;
+        for (var i = 0; i < bodies.Length; i++)
+        {
+            var due = start + (long)(i * interval);
+            if (due - Stopwatch.GetTimestamp() is var wait and > 0)
+            {
+                await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency), ct);
+            }
+            await gate.WaitAsync(ct);
+            tasks.Add(PostAsync(i));
+        }
+        await Task.WhenAll(tasks);
+        return posts;
     }
 
     /// <summary>Latencies and rates from the receipts, once the receive loops have stopped; receipts after the end are not counted.</summary>
