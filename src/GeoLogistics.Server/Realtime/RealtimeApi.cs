@@ -19,6 +19,8 @@ namespace GeoLogistics.Server.Realtime;
 
 public static class RealtimeApi
 {
+    public const string Path = "/api/ws";
+
     public static IServiceCollection AddRealtime(this IServiceCollection services, IConfiguration config)
     {
         services.AddOptions<RealtimeOptions>().Bind(config.GetSection("Realtime")).ValidateDataAnnotations().ValidateOnStart();
@@ -39,7 +41,7 @@ public static class RealtimeApi
 
     public static IEndpointRouteBuilder MapRealtime(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/api/ws", Connect).WithTags("Realtime").WithName("WebSocket")
+        routes.MapGet(Path, Connect).WithTags("Realtime").WithName("WebSocket")
             .WithSummary("Upgrade to the JSON WebSocket protocol (docs/realtime.md).").RequireAuthorization();
         routes.MapGet("/api/ws/stats", Stats).WithTags("Realtime").WithName("WebSocketStats")
             .WithSummary("Connections, subscriptions per topic, queue depths, messages sent and dropped, positions accepted (admin).").RequireAuthorization();

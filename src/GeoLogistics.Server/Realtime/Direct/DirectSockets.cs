@@ -5,38 +5,58 @@ using System.Text;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Realtime.Json;
-using GeoLogistics.Server.Users;
+using GeoLogistics.Server.Realtime.SocketIo;
+using GeoLogistics.Server.Realtime.Stomp;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
 
 namespace GeoLogistics.Server.Realtime.Direct;
 
 /// <summary>
-/// Serves the JSON protocol's sockets straight off Kestrel's connections, without the HTTP pipeline (docs/adr/0011).
-/// A socket upgraded through HTTP keeps, for its whole life, the request it was upgraded on: Kestrel's HTTP/1.1
-/// connection and header tables, the <see cref="HttpContext"/>, its services scope and activity, the authenticated
-/// principal, and the middleware's parked tasks, about three times what the socket and its session need. So this
-/// connection middleware reads the first request of each plain-HTTP connection itself: a well-formed WebSocket upgrade
-/// of <c>/api/ws</c> with a bearer token (<c>?access_token=</c> or <c>Authorization</c>) that passes every check the
-/// endpoint makes (token and session, Origin, node not draining, user known, under the per-user cap) is answered
-/// 101 here, and the socket keeps only Kestrel's connection, the WebSocket and its session. Anything else (another
-/// path, a cookie, a refused token, an odd request) goes on to HTTP with its bytes untouched, and the endpoint
-/// answers it as it always did; a refused upgrade therefore gets the same problem details either way.
+/// Serves WebSockets straight off Kestrel's connections, without the HTTP pipeline (docs/adr/0011). A socket upgraded
+/// through HTTP keeps, for its whole life, the request it was upgraded on: Kestrel's HTTP/1.1 connection and header
+/// tables, the <see cref="HttpContext"/>, its services scope and activity, the authenticated principal, and the
+/// middleware's parked tasks, more than the socket and its session need. So this connection middleware reads the first
+/// request of each plain-HTTP connection itself: a well-formed WebSocket upgrade of one of the direct endpoints (the
+/// JSON protocol, STOMP and SockJS's websocket transport, Engine.IO's WebSocket-only handshake) that passes every check
+/// its HTTP endpoint makes is answered 101 here, and the socket keeps only Kestrel's connection, the WebSocket and its
+/// session. Anything else (another path, a cookie, a refused token, an odd request) goes on to HTTP with its bytes
+/// untouched, and the endpoint answers it as it always did; a refused upgrade therefore gets the same answer either way.
 /// </summary>
-public sealed partial class DirectSockets(
-    BearerTokens tokens,
-    LiveHub hub,
-    JsonSockets sockets,
-    IOptions<AuthOptions> auth,
-    IOptions<KestrelServerOptions> kestrel,
-    ILogger<DirectSockets> logger)
+public sealed partial class DirectSockets
 {
-    public const string Path = "/api/ws";
-
     private static readonly byte[] SocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"u8.ToArray();
+
+    private readonly DirectEndpoint[] endpoints;
+    private readonly UpgradePaths paths;
+    private readonly BearerTokens tokens;
+    private readonly LiveHub hub;
+    private readonly IOptions<AuthOptions> auth;
+    private readonly IOptions<KestrelServerOptions> kestrel;
+    private readonly ILogger<DirectSockets> logger;
+
+    public DirectSockets(
+        JsonSockets json, StompSockets stomp, EngineSockets engineIo, BearerTokens tokens, LiveHub hub, IOptions<AuthOptions> auth,
+        IOptions<KestrelServerOptions> kestrel, ILogger<DirectSockets> logger)
+    {
+        endpoints =
+        [
+            new JsonEndpoint(json, hub),
+            new StompEndpoint(stomp, hub, sockJs: false),
+            new StompEndpoint(stomp, hub, sockJs: true),
+            new EngineIoEndpoint(engineIo),
+        ];
+        paths = new UpgradePaths([.. endpoints.Select(e => e.Path)]);
+        this.tokens = tokens;
+        this.hub = hub;
+        this.auth = auth;
+        this.kestrel = kestrel;
+        this.logger = logger;
+    }
 
     public async Task OnConnectedAsync(ConnectionContext connection, ConnectionDelegate next)
     {
@@ -59,17 +79,17 @@ public sealed partial class DirectSockets(
         {
             return null;
         }
-        Accepted? accepted = null;
+        DirectUpgrade? upgrade = null;
         try
         {
-            accepted = await CheckAsync(head, connection.ConnectionClosed);
+            upgrade = await CheckAsync(head, connection.ConnectionClosed);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // A store outage, say: HTTP answers the same request with its own problem details.
             LogCheckFailed(logger, e);
         }
-        if (accepted is null)
+        if (upgrade is null)
         {
             input.AdvanceTo(read.Buffer.Start);
             return null;
@@ -78,31 +98,35 @@ public sealed partial class DirectSockets(
         WebSocket? socket = null;
         try
         {
-            await connection.Transport.Output.WriteAsync(SwitchingProtocols(head.Key), connection.ConnectionClosed);
+            await connection.Transport.Output.WriteAsync(SwitchingProtocols(head.Key, upgrade.SubProtocol), connection.ConnectionClosed);
             var stream = new CorkableStream(new DuplexPipeStream(connection.Transport));
             socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions
             {
                 IsServer = true,
-                KeepAliveInterval = hub.Options.KeepAliveInterval,
-                KeepAliveTimeout = hub.Options.IdleTimeout,
+                SubProtocol = upgrade.SubProtocol,
+                KeepAliveInterval = upgrade.KeepAliveInterval,
+                KeepAliveTimeout = upgrade.KeepAliveTimeout,
             });
-            LogUpgraded(logger, head.Query);
+            if (logger.IsEnabled(LogLevel.Debug))
+            {
+                LogUpgraded(logger, head.Query.Length == 0 ? head.Path : $"{head.Path}?{head.Query}");
+            }
             // A socket does not hold the server's stop: its session was closed with 1012 by the drain, and a client
             // that has not gone by now is cut off (ConnectionClosed then ends the session).
             stopping.Register(static c => ((ConnectionContext)c!).Abort(new ConnectionAbortedException("The server is stopping.")), connection);
-            return sockets.ServeAsync(socket, stream, accepted.Caller, accepted.Expires, accepted.User, accepted.Admission, connection.ConnectionClosed);
+            return upgrade.Serve(socket, stream, connection.ConnectionClosed);
         }
         catch
         {
             socket?.Dispose();
-            accepted.Admission.Dispose();
+            upgrade.Admission?.Dispose();
             throw;
         }
     }
 
     /// <summary>
-    /// The connection's first request head when it is a WebSocket upgrade of <see cref="Path"/>, with the read that
-    /// holds it (not yet advanced); otherwise null, with every byte left for HTTP. Waits at most Kestrel's
+    /// The connection's first request head when it is a WebSocket upgrade of a direct endpoint's path, with the read
+    /// that holds it (not yet advanced); otherwise null, with every byte left for HTTP. Waits at most Kestrel's
     /// <c>RequestHeadersTimeout</c>; a request for another path is handed on as soon as its first bytes say so.
     /// </summary>
     private async Task<(ReadResult Read, UpgradeHead Head, int Length)?> ReadHeadAsync(PipeReader input, CancellationToken stopping)
@@ -116,7 +140,7 @@ public sealed partial class DirectSockets(
                 var read = await input.ReadAsync(timeout.Token);
                 UpgradeHead? head = null;
                 var length = 0;
-                var found = read.IsCanceled ? HeadRead.NotOurs : UpgradeHead.TryRead(read.Buffer, Path, out head, out length);
+                var found = read.IsCanceled ? HeadRead.NotOurs : UpgradeHead.TryRead(read.Buffer, paths, out head, out length);
                 if (found == HeadRead.Upgrade)
                 {
                     return (read, head!, length);
@@ -141,24 +165,35 @@ public sealed partial class DirectSockets(
         }
     }
 
-    private sealed record Accepted(Caller Caller, DateTimeOffset Expires, UserDto User, IDisposable Admission);
-
-    /// <summary>Every check of the HTTP endpoint (<see cref="RealtimeApi"/>), in its order; null when any fails.</summary>
-    private async Task<Accepted?> CheckAsync(UpgradeHead head, CancellationToken ct)
+    /// <summary>
+    /// Every check of the endpoint's HTTP handshake: the shared ones (the query's shape, the token as the endpoint reads
+    /// it, the Origin rule, the node not draining), then the endpoint's own. Null when any fails.
+    /// </summary>
+    private async Task<DirectUpgrade?> CheckAsync(UpgradeHead head, CancellationToken ct)
     {
-        if (TokenOf(head) is not { } token ||
+        var endpoint = endpoints[head.PathIndex];
+        var query = QueryHelpers.ParseQuery(head.Query);
+        if (!endpoint.Takes(query) ||
             !BrowserSession.OriginAllowed(head.Origin, "http", head.Host, auth.Value) ||
-            hub.IsDraining ||
-            await tokens.CheckAsync(token, ct) is not TokenCheck.Valid valid ||
-            await sockets.FindUserAsync(valid.Caller, ct) is not { } user)
+            hub.IsDraining)
         {
             return null;
         }
-        return hub.TryAdmit(valid.Caller.UserId) is { } admission ? new Accepted(valid.Caller, valid.Expires, user, admission) : null;
+        var readsQuery = endpoint.Token != HandshakeToken.OptionalInHeader;
+        if (TokenOf(head, readsQuery ? query : null) is { } token)
+        {
+            return await tokens.CheckAsync(token, ct) is TokenCheck.Valid valid
+                ? await endpoint.AcceptAsync(head, valid.Caller, valid.Expires, ct)
+                : null;
+        }
+        // No token the endpoint reads. Left to HTTP when it needs one, or when the request has one HTTP reads otherwise:
+        // another scheme or an empty one, a query token given twice or where none is read, the dashboard's cookie.
+        var none = head.Authorization is null && !query.ContainsKey("access_token") && !head.HasCookie;
+        return endpoint.Token != HandshakeToken.Required && none ? await endpoint.AcceptAsync(head, null, DateTimeOffset.MaxValue, ct) : null;
     }
 
-    /// <summary>The bearer token the request carries as the bearer handler would read it; null for none or a cookie.</summary>
-    private static string? TokenOf(UpgradeHead head)
+    /// <summary>The bearer token the request carries as the bearer handler would read it; null for none, a cookie, or another scheme.</summary>
+    private static string? TokenOf(UpgradeHead head, Dictionary<string, StringValues>? query)
     {
         if (head.Authorization is { } authorization)
         {
@@ -167,26 +202,26 @@ public sealed partial class DirectSockets(
                 ? authorization[Scheme.Length..].Trim()
                 : null;
         }
-        var query = QueryHelpers.ParseQuery(head.Query);
-        return query.TryGetValue("access_token", out var values) && values.Count == 1 && values[0] is { Length: > 0 } fromQuery
+        return query is not null && query.TryGetValue("access_token", out var values) && values.Count == 1 && values[0] is { Length: > 0 } fromQuery
             ? fromQuery
             : null;
     }
 
-    /// <summary>The 101 answer of RFC 6455 §4.2.2, with no subprotocol and no extension (as the endpoint accepts).</summary>
-    private static byte[] SwitchingProtocols(string key)
+    /// <summary>The 101 answer of RFC 6455 §4.2.2, with the endpoint's subprotocol if any, and no extension (as the endpoints accept).</summary>
+    private static byte[] SwitchingProtocols(string key, string? subProtocol)
     {
         Span<byte> keyed = stackalloc byte[key.Length + SocketGuid.Length];
         Encoding.ASCII.GetBytes(key, keyed);
         SocketGuid.CopyTo(keyed[key.Length..]);
         var accept = Convert.ToBase64String(SHA1.HashData(keyed));
+        var protocol = subProtocol is null ? "" : $"Sec-WebSocket-Protocol: {subProtocol}\r\n";
         return Encoding.ASCII.GetBytes(
-            $"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
+            $"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n{protocol}Sec-WebSocket-Accept: {accept}\r\n\r\n");
     }
 
     // As hosting logs a request (its query's token is redacted by every logger, Http/LogRedaction).
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Upgraded GET /api/ws?{Query} off the connection")]
-    private static partial void LogUpgraded(ILogger logger, string query);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Upgraded GET {Target} off the connection")]
+    private static partial void LogUpgraded(ILogger logger, string target);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A direct socket's checks failed; HTTP answers the request")]
     private static partial void LogCheckFailed(ILogger logger, Exception exception);

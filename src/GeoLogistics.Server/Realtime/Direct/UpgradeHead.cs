@@ -18,13 +18,15 @@ public enum HeadRead
 
 /// <summary>
 /// The head of an HTTP/1.1 WebSocket upgrade request (RFC 6455 §4.1) read straight off a connection, in the one strict
-/// shape served without the HTTP pipeline: <c>GET</c> of exactly the path asked for, HTTP/1.1, CRLF line ends,
-/// printable ASCII, each header that matters here once, no body, a valid <c>Sec-WebSocket-Key</c> and version 13.
-/// Anything else, however legal, is <see cref="HeadRead.NotOurs"/>: Kestrel's own parser and the endpoint then answer
-/// it, so a bad or unusual request gets exactly the answer it gets through HTTP.
+/// shape served without the HTTP pipeline: <c>GET</c> of one of the paths asked for (<see cref="UpgradePaths"/>),
+/// HTTP/1.1, CRLF line ends, printable ASCII, each header that matters here once, no body, a valid
+/// <c>Sec-WebSocket-Key</c> and version 13. Anything else, however legal, is <see cref="HeadRead.NotOurs"/>: Kestrel's
+/// own parser and the endpoint then answer it, so a bad or unusual request gets exactly the answer it gets through HTTP.
 /// </summary>
+/// <param name="PathIndex">Which of the paths asked for matched <paramref name="Path"/>.</param>
 public sealed record UpgradeHead(
-    string Query, string Host, string Key, string? Origin, string? Authorization, bool HasCookie, IReadOnlyList<string> SubProtocols)
+    int PathIndex, string Path, string Query, string Host, string Key, string? Origin, string? Authorization, bool HasCookie,
+    IReadOnlyList<string> SubProtocols)
 {
     /// <summary>The longest head read here; a longer one is left to HTTP (which allows 32 KiB of headers by default).</summary>
     public const int MaxBytes = 8 * 1024;
@@ -33,10 +35,10 @@ public sealed record UpgradeHead(
     private static readonly byte[] EndOfHead = "\r\n\r\n"u8.ToArray();
 
     /// <summary>
-    /// Reads a head for <paramref name="path"/> from the start of <paramref name="buffer"/>: <see cref="HeadRead.Upgrade"/>
-    /// with the head and its length in bytes, or whether more bytes could still make one.
+    /// Reads a head for one of <paramref name="paths"/> from the start of <paramref name="buffer"/>:
+    /// <see cref="HeadRead.Upgrade"/> with the head and its length in bytes, or whether more bytes could still make one.
     /// </summary>
-    public static HeadRead TryRead(ReadOnlySequence<byte> buffer, string path, out UpgradeHead? head, out int length)
+    public static HeadRead TryRead(ReadOnlySequence<byte> buffer, UpgradePaths paths, out UpgradeHead? head, out int length)
     {
         head = null;
         length = 0;
@@ -44,28 +46,24 @@ public sealed record UpgradeHead(
         var reader = new SequenceReader<byte>(window);
         if (!reader.TryReadTo(out ReadOnlySequence<byte> lines, EndOfHead, advancePastDelimiter: true))
         {
-            return window.Length < MaxBytes && CouldStart(window, path) ? HeadRead.NeedMore : HeadRead.NotOurs;
+            return window.Length < MaxBytes && CouldStart(window, paths) ? HeadRead.NeedMore : HeadRead.NotOurs;
         }
         length = (int)reader.Consumed;
         Span<byte> bytes = stackalloc byte[(int)lines.Length];
         lines.CopyTo(bytes);
-        head = Parse(bytes, path);
+        head = Parse(bytes, paths);
         return head is null ? HeadRead.NotOurs : HeadRead.Upgrade;
     }
 
-    /// <summary>Whether the bytes so far agree with <c>GET {path}</c>: a request for anything else is handed on at once.</summary>
-    private static bool CouldStart(ReadOnlySequence<byte> buffer, string path)
+    /// <summary>Whether the bytes so far agree with <c>GET</c> of one of the paths: a request for anything else is handed on at once.</summary>
+    private static bool CouldStart(ReadOnlySequence<byte> buffer, UpgradePaths paths)
     {
-        Span<byte> expected = stackalloc byte[4 + path.Length];
-        "GET "u8.CopyTo(expected);
-        Encoding.ASCII.GetBytes(path, expected[4..]);
-        var n = (int)Math.Min(buffer.Length, expected.Length);
-        Span<byte> start = stackalloc byte[n];
-        buffer.Slice(0, n).CopyTo(start);
-        return start.SequenceEqual(expected[..n]);
+        Span<byte> start = stackalloc byte[(int)Math.Min(buffer.Length, paths.LongestStart)];
+        buffer.Slice(0, start.Length).CopyTo(start);
+        return paths.CouldStart(start);
     }
 
-    private static UpgradeHead? Parse(ReadOnlySpan<byte> bytes, string path)
+    private static UpgradeHead? Parse(ReadOnlySpan<byte> bytes, UpgradePaths paths)
     {
         foreach (var b in bytes)
         {
@@ -75,14 +73,14 @@ public sealed record UpgradeHead(
                 return null;
             }
         }
-        var text = Encoding.ASCII.GetString(bytes);
-        var lineEnd = text.IndexOf("\r\n", StringComparison.Ordinal);
-        var requestLine = lineEnd < 0 ? text : text[..lineEnd];
-        if (Target(requestLine, path) is not { } query)
+        var lineEnd = bytes.IndexOf("\r\n"u8);
+        var requestLine = lineEnd < 0 ? bytes : bytes[..lineEnd];
+        if (Target(requestLine, paths) is not var (pathIndex, path, query))
         {
             return null;
         }
 
+        var text = Encoding.ASCII.GetString(bytes);
         var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var subProtocols = new List<string>();
         var count = 0;
@@ -118,25 +116,33 @@ public sealed record UpgradeHead(
         {
             return null;
         }
-        return new UpgradeHead(query, host, key, headers.GetValueOrDefault("Origin"), headers.GetValueOrDefault("Authorization"),
+        return new UpgradeHead(pathIndex, path, query, host, key, headers.GetValueOrDefault("Origin"), headers.GetValueOrDefault("Authorization"),
             headers.ContainsKey("Cookie"), subProtocols);
     }
 
-    /// <summary>The query (without '?') of <c>GET {path}[?query] HTTP/1.1</c>; null for any other request line.</summary>
-    private static string? Target(string requestLine, string path)
+    /// <summary>
+    /// Of <c>GET {path}[?query] HTTP/1.1</c> with a path of <paramref name="paths"/>: which, the path, and the query
+    /// (without '?'); null for any other request line.
+    /// </summary>
+    private static (int PathIndex, string Path, string Query)? Target(ReadOnlySpan<byte> requestLine, UpgradePaths paths)
     {
-        var prefix = "GET " + path;
-        const string Version = " HTTP/1.1";
-        if (!requestLine.StartsWith(prefix, StringComparison.Ordinal) || !requestLine.EndsWith(Version, StringComparison.Ordinal))
+        var method = "GET "u8;
+        var version = " HTTP/1.1"u8;
+        if (!requestLine.StartsWith(method) || !requestLine.EndsWith(version) || requestLine.Length < method.Length + version.Length)
         {
             return null;
         }
-        var rest = requestLine[prefix.Length..^Version.Length];
-        if (rest.Length == 0)
+        var target = requestLine[method.Length..^version.Length];
+        var pathEnd = target.IndexOfAny((byte)'?', (byte)' ', (byte)'#');
+        var path = pathEnd < 0 ? target : target[..pathEnd];
+        var rest = pathEnd < 0 ? [] : target[pathEnd..];
+        var index = paths.Match(path);
+        if (index < 0 ||
+            (rest.Length > 0 && (rest[0] != '?' || rest.Contains((byte)' ') || rest.Contains((byte)'#'))))
         {
-            return "";
+            return null;
         }
-        return rest[0] == '?' && !rest.Contains(' ') && !rest.Contains('#') ? rest[1..] : null;
+        return (index, Encoding.ASCII.GetString(path), rest.Length == 0 ? "" : Encoding.ASCII.GetString(rest[1..]));
     }
 
     private static bool IsToken(ReadOnlySpan<char> name)

@@ -1,6 +1,8 @@
 using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using System.Text.Json;
+using GeoLogistics.Server.Realtime.Core;
 using Microsoft.Extensions.Options;
 
 namespace GeoLogistics.Server.Realtime.SocketIo;
@@ -10,7 +12,7 @@ namespace GeoLogistics.Server.Realtime.SocketIo;
 /// closes the connections whose client stopped answering (a poller that stopped polling included) or connected no
 /// namespace, and forgets closed ones. One timer for the process, not one per connection.
 /// </summary>
-public sealed class EngineConnections(IOptions<SocketIoOptions> options) : BackgroundService
+public sealed class EngineConnections(IOptions<SocketIoOptions> options, IOptions<RealtimeOptions> realtime) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, EngineConnection> connections = new(StringComparer.Ordinal);
 
@@ -18,6 +20,15 @@ public sealed class EngineConnections(IOptions<SocketIoOptions> options) : Backg
 
     /// <summary>An unguessable id: with long-polling it is what proves a request belongs to its connection.</summary>
     public static string NewSid() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(18));
+
+    /// <summary>A new connection, not yet added: its transport is set first.</summary>
+    public EngineConnection Create(HandshakeAuth auth) => new(NewSid(), auth, options.Value, realtime.Value);
+
+    /// <summary>The open packet: the connection's sid, the heartbeat's timings, the largest packet, and whether it may upgrade.</summary>
+    public byte[] OpenPacket(EngineConnection connection, bool upgrades) => EngineIo.Encode(EngineType.Open,
+        JsonSerializer.SerializeToUtf8Bytes(new Handshake(connection.Sid, upgrades ? ["websocket"] : [],
+            (long)options.Value.PingInterval.TotalMilliseconds, (long)options.Value.PingTimeout.TotalMilliseconds,
+            realtime.Value.MaxMessageBytes), SocketIoJson.Default.Handshake));
 
     public void Add(EngineConnection connection) => connections[connection.Sid] = connection;
 

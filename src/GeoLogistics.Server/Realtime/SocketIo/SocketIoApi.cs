@@ -16,28 +16,30 @@ namespace GeoLogistics.Server.Realtime.SocketIo;
 /// </summary>
 public static class SocketIoApi
 {
+    public const string Path = "/socket.io/";
+
     public static IServiceCollection AddSocketIo(this IServiceCollection services)
     {
         services.AddOptions<SocketIoOptions>().BindConfiguration("SocketIo").ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<SocketIoProtocol>();
         services.AddSingleton<EngineConnections>();
+        services.AddSingleton<EngineSockets>();
         services.AddHostedService(sp => sp.GetRequiredService<EngineConnections>());
         return services;
     }
 
     public static IEndpointRouteBuilder MapSocketIo(this IEndpointRouteBuilder routes)
     {
-        routes.MapMethods("/socket.io/", [HttpMethods.Get, HttpMethods.Post], Handle).WithTags("Realtime").WithName("SocketIo")
+        routes.MapMethods(Path, [HttpMethods.Get, HttpMethods.Post], Handle).WithTags("Realtime").WithName("SocketIo")
             .WithSummary("Socket.IO v4 (Engine.IO 4): long-polling and WebSocket (docs/realtime.md, \"Socket.IO\").");
         return routes;
     }
 
-    private sealed record Services(
-        EngineConnections Connections, SocketIoProtocol Protocol, SocketIoOptions Options, RealtimeOptions Realtime, AuthOptions Auth);
+    private sealed record Services(EngineConnections Connections, EngineSockets Sockets, SocketIoProtocol Protocol, RealtimeOptions Realtime);
 
     private static async Task<IResult> Handle(
-        HttpContext http, EngineConnections connections, SocketIoProtocol protocol, IOptions<SocketIoOptions> options,
-        IOptions<RealtimeOptions> realtime, IOptions<AuthOptions> auth, LiveHub hub)
+        HttpContext http, EngineConnections connections, EngineSockets sockets, SocketIoProtocol protocol, IOptions<RealtimeOptions> realtime,
+        IOptions<AuthOptions> auth, LiveHub hub)
     {
         var request = http.Request;
         if (!BrowserSession.OriginAllowed(request, auth.Value))
@@ -54,7 +56,7 @@ public static class SocketIoApi
         {
             return Refuse(StatusCodes.Status400BadRequest, 5, "Unsupported protocol version: this server speaks EIO=4.");
         }
-        var services = new Services(connections, protocol, options.Value, realtime.Value, auth.Value);
+        var services = new Services(connections, sockets, protocol, realtime.Value);
         var sid = request.Query["sid"].ToString();
         switch (request.Query["transport"].ToString())
         {
@@ -102,19 +104,11 @@ public static class SocketIoApi
             : HandshakeAuth.None;
     }
 
-    private static EngineConnection Open(HttpContext http, Services services) =>
-        new(EngineConnections.NewSid(), AuthOf(http), services.Options, services.Realtime);
-
-    private static byte[] OpenPacket(EngineConnection connection, Services services, bool upgrades) => EngineIo.Encode(EngineType.Open,
-        JsonSerializer.SerializeToUtf8Bytes(new Handshake(connection.Sid, upgrades ? ["websocket"] : [],
-            (long)services.Options.PingInterval.TotalMilliseconds, (long)services.Options.PingTimeout.TotalMilliseconds,
-            services.Realtime.MaxMessageBytes), SocketIoJson.Default.Handshake));
-
     private static IResult OpenPolling(HttpContext http, Services services)
     {
-        var connection = Open(http, services);
+        var connection = services.Connections.Create(AuthOf(http));
         services.Connections.Add(connection);
-        return Results.Bytes(OpenPacket(connection, services, upgrades: true), "text/plain; charset=UTF-8");
+        return Results.Bytes(services.Connections.OpenPacket(connection, upgrades: true), "text/plain; charset=UTF-8");
     }
 
     // ---- Long-polling POST ----
@@ -197,174 +191,11 @@ public static class SocketIoApi
         {
             return Refuse(StatusCodes.Status400BadRequest, 1, "Session ID unknown");
         }
-        // Engine.IO pings over the socket itself: no WebSocket keep-alive timer besides.
-        using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
+        var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = EngineSockets.KeepAliveInterval });
         var stream = CorkedUpgrade.StreamOf(http);
-        var connection = upgrading;
-        if (connection is null)
-        {
-            connection = Open(http, services);
-            connection.TryBeginUpgrade(socket, stream, fromStart: true);
-            services.Connections.Add(connection);
-            connection.Send(OpenPacket(connection, services, upgrades: false));
-        }
-        await ReceiveAsync(socket, stream, connection, services, upgrade: upgrading is not null, http.RequestAborted);
+        await (upgrading is null
+            ? services.Sockets.ServeAsync(socket, stream, AuthOf(http), http.RequestAborted)
+            : services.Sockets.UpgradeAsync(socket, stream, upgrading, http.RequestAborted));
         return Results.Empty;
-    }
-
-    /// <summary>
-    /// Reads the socket's packets one at a time. An upgrade first answers the probe (<c>2probe</c> → <c>3probe</c>)
-    /// and waits for <c>5</c>; a packet over <see cref="RealtimeOptions.MaxMessageBytes"/> closes with 1009, a
-    /// packet the protocol does not allow with 1002.
-    /// </summary>
-    private static async Task ReceiveAsync(
-        WebSocket socket, CorkableStream? stream, EngineConnection connection, Services services, bool upgrade, CancellationToken ct)
-    {
-        var max = services.Realtime.MaxMessageBytes;
-        var upgraded = !upgrade;
-        try
-        {
-            while (socket.State == WebSocketState.Open && !connection.IsClosed)
-            {
-                // Wait for data without a buffer: an idle connection holds none.
-                if ((await socket.ReceiveAsync(Memory<byte>.Empty, ct)).MessageType == WebSocketMessageType.Close || connection.IsClosed)
-                {
-                    break;
-                }
-                var buffer = ArrayPool<byte>.Shared.Rent(max);
-                try
-                {
-                    var (type, length) = await ReadMessageAsync(socket, buffer, max, ct);
-                    if (type == WebSocketMessageType.Close)
-                    {
-                        break;
-                    }
-                    if (length > max)
-                    {
-                        if (upgraded)
-                        {
-                            connection.Abuse(new SessionClose(CloseReason.TooBig, $"packets are limited to {max} bytes"));
-                        }
-                        await CloseProbeAsync(socket, upgraded, WebSocketCloseStatus.MessageTooBig, "packet too big");
-                        break;
-                    }
-                    var frame = buffer.AsMemory(0, length);
-                    var packet = default(EnginePacket);
-                    string? error = "binary frames are not supported";
-                    if (type == WebSocketMessageType.Binary || !EngineIo.TryParse(frame, out packet, out error))
-                    {
-                        Refuse(connection, upgraded, error!);
-                        await CloseProbeAsync(socket, upgraded, WebSocketCloseStatus.ProtocolError, "bad packet");
-                        break;
-                    }
-                    if (upgraded)
-                    {
-                        await services.Protocol.HandleAsync(connection, packet, ct);
-                    }
-                    else if (packet.Type == EngineType.Ping && packet.IsProbe && connection.TryBeginUpgrade(socket, stream, fromStart: false))
-                    {
-                        // Straight onto the socket: until the upgrade completes, the queue belongs to polling.
-                        await socket.SendAsync(EngineIo.ProbeAnswer, WebSocketMessageType.Text, endOfMessage: true, ct);
-                    }
-                    else if (packet.Type == EngineType.Upgrade && connection.Transport == EngineTransport.Upgrading)
-                    {
-                        connection.CompleteUpgrade();
-                        upgraded = true;
-                    }
-                    else
-                    {
-                        // A second WebSocket, or anything but the probe and the upgrade before it: this socket is closed.
-                        await CloseProbeAsync(socket, upgraded: false, WebSocketCloseStatus.PolicyViolation, "unexpected packet during the upgrade");
-                        break;
-                    }
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                }
-            }
-            if (upgraded)
-            {
-                connection.Close(SessionClose.Bye);
-            }
-            else
-            {
-                await CloseProbeAsync(socket, upgraded: false, WebSocketCloseStatus.NormalClosure, "the connection closed");
-            }
-            await DiscardUntilClosedAsync(socket, ct);
-        }
-        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
-        {
-        }
-        finally
-        {
-            if (upgraded)
-            {
-                connection.Close(SessionClose.Bye);
-            }
-        }
-    }
-
-    private static void Refuse(EngineConnection connection, bool upgraded, string why)
-    {
-        if (upgraded)
-        {
-            connection.Fail(why);
-        }
-    }
-
-    /// <summary>A socket that is not (yet) the connection's transport closes itself; the connection's own close frame is sent by its sender.</summary>
-    private static async Task CloseProbeAsync(WebSocket socket, bool upgraded, WebSocketCloseStatus status, string text)
-    {
-        if (upgraded || socket.State != WebSocketState.Open)
-        {
-            return;
-        }
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await socket.CloseOutputAsync(status, text, timeout.Token);
-    }
-
-    /// <summary>One whole message; a length over <paramref name="max"/> means it was larger (the rest is not read).</summary>
-    private static async Task<(WebSocketMessageType Type, int Length)> ReadMessageAsync(WebSocket socket, byte[] buffer, int max, CancellationToken ct)
-    {
-        var length = 0;
-        ValueWebSocketReceiveResult result;
-        do
-        {
-            if (length == max)
-            {
-                return (WebSocketMessageType.Text, max + 1);
-            }
-            result = await socket.ReceiveAsync(buffer.AsMemory(length, max - length), ct);
-            length += result.Count;
-        }
-        while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
-        return (result.MessageType, length);
-    }
-
-    /// <summary>After the close frame went out, reads on (handling nothing) until the client answers it, or 10 s: see <see cref="JsonSocket"/>.</summary>
-    private static async Task DiscardUntilClosedAsync(WebSocket socket, CancellationToken ct)
-    {
-        using var patience = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        patience.CancelAfter(TimeSpan.FromSeconds(10));
-        var buffer = ArrayPool<byte>.Shared.Rent(4096);
-        try
-        {
-            while (socket.State is WebSocketState.Open or WebSocketState.CloseSent)
-            {
-                if ((await socket.ReceiveAsync(buffer.AsMemory(), patience.Token)).MessageType == WebSocketMessageType.Close)
-                {
-                    return;
-                }
-            }
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            socket.Abort();
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
     }
 }

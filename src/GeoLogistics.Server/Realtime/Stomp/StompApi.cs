@@ -21,9 +21,6 @@ public static class StompApi
 {
     public const string Path = "/ws-registry";
 
-    // In the server's order of preference; a client that asks for none gets a plain socket, as STOMP over WebSocket allows.
-    private static readonly string[] SubProtocols = ["v12.stomp", "v11.stomp", "v10.stomp"];
-
     public static IServiceCollection AddStomp(this IServiceCollection services, IConfiguration config)
     {
         services.AddOptions<StompOptions>().Bind(config.GetSection("Realtime:Stomp"))
@@ -33,6 +30,7 @@ public static class StompApi
         services.AddSingleton<StompHeartbeats>();
         services.AddHostedService(sp => sp.GetRequiredService<StompHeartbeats>());
         services.AddSingleton<StompProtocol>();
+        services.AddSingleton<StompSockets>();
         return services;
     }
 
@@ -48,14 +46,13 @@ public static class StompApi
         return routes;
     }
 
-    private static Task<IResult> Plain(HttpContext http, StompProtocol protocol, BearerTokens tokens, LiveHub hub, IOptions<AuthOptions> auth,
-        IOptions<StompOptions> options) =>
+    private static Task<IResult> Plain(HttpContext http, StompSockets sockets, BearerTokens tokens, LiveHub hub, IOptions<AuthOptions> auth) =>
         http.WebSockets.IsWebSocketRequest
-            ? ConnectAsync(http, new StompWire(sockJs: false), protocol, tokens, hub, auth.Value, options.Value)
+            ? ConnectAsync(http, new StompWire(sockJs: false), sockets, tokens, hub, auth.Value)
             : Task.FromResult<IResult>(TypedResults.Text("Welcome to SockJS!\n", "text/plain; charset=UTF-8"));
 
-    private static Task<IResult> SockJs(string server, string session, HttpContext http, StompProtocol protocol, BearerTokens tokens, LiveHub hub,
-        IOptions<AuthOptions> auth, IOptions<StompOptions> options)
+    private static Task<IResult> SockJs(string server, string session, HttpContext http, StompSockets sockets, BearerTokens tokens, LiveHub hub,
+        IOptions<AuthOptions> auth)
     {
         // SockJS: the server and session ids are path segments without dots.
         if (server.Length is 0 or > 64 || session.Length is 0 or > 64 || server.Contains('.') || session.Contains('.'))
@@ -67,11 +64,11 @@ public static class StompApi
             return Task.FromResult<IResult>(TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest,
                 title: "WebSocket upgrade required", detail: "Can \"Upgrade\" only to \"WebSocket\"."));
         }
-        return ConnectAsync(http, new StompWire(sockJs: true), protocol, tokens, hub, auth.Value, options.Value);
+        return ConnectAsync(http, new StompWire(sockJs: true), sockets, tokens, hub, auth.Value);
     }
 
-    private static async Task<IResult> ConnectAsync(HttpContext http, StompWire wire, StompProtocol protocol, BearerTokens tokens, LiveHub hub,
-        AuthOptions auth, StompOptions options)
+    private static async Task<IResult> ConnectAsync(HttpContext http, StompWire wire, StompSockets sockets, BearerTokens tokens, LiveHub hub,
+        AuthOptions auth)
     {
         if (!BrowserSession.OriginAllowed(http.Request, auth))
         {
@@ -93,31 +90,22 @@ public static class StompApi
             return RealtimeApi.TooManySockets(http, hub.Options);
         }
 
-        var requested = http.WebSockets.WebSocketRequestedProtocols;
-        var subProtocol = wire.IsSockJs ? null : SubProtocols.FirstOrDefault(p => requested.Contains(p, StringComparer.OrdinalIgnoreCase));
-        StompConnection? connection = null;
+        WebSocket socket;
         try
         {
-            using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
             {
-                SubProtocol = subProtocol,
+                SubProtocol = StompSockets.SubProtocolFor(http.WebSockets.WebSocketRequestedProtocols, wire.IsSockJs),
                 KeepAliveInterval = hub.Options.KeepAliveInterval,
                 KeepAliveTimeout = hub.Options.IdleTimeout,
             });
-            connection = new StompConnection(socket, CorkedUpgrade.StreamOf(http), wire, hub.Options.MaxMessageBytes, caller, expires, http.RequestAborted)
-            {
-                Admission = admission,
-            };
-            await connection.RunAsync(protocol.ConnectAsync, protocol.HandleAsync, options.ConnectTimeout, http.RequestAborted);
         }
-        finally
+        catch
         {
-            if (connection is not null)
-            {
-                protocol.Forget(connection);
-            }
-            (connection?.Admission ?? admission)?.Dispose();
+            admission?.Dispose();
+            throw;
         }
+        await sockets.ServeAsync(socket, CorkedUpgrade.StreamOf(http), wire, caller, expires, admission, http.RequestAborted);
         return Results.Empty;
     }
 

@@ -13,16 +13,16 @@ namespace GeoLogistics.Tests.Realtime.Direct;
 /// </summary>
 public class DirectSocketTests
 {
-    private const string Key = "dGhlIHNhbXBsZSBub25jZQ==";
-    private const string Accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="; // RFC 6455 §1.3's example
+    internal const string Key = "dGhlIHNhbXBsZSBub25jZQ==";
+    internal const string Accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="; // RFC 6455 §1.3's example
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    internal static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static string Upgrade(Uri server, string target, params string[] headers) =>
+    internal static string Upgrade(Uri server, string target, params string[] headers) =>
         $"GET {target} HTTP/1.1\r\nHost: {server.Authority}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
         $"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {Key}\r\n" + string.Concat(headers.Select(h => h + "\r\n")) + "\r\n";
 
-    private sealed class Raw(TcpClient tcp) : IDisposable
+    internal sealed class Raw(TcpClient tcp) : IDisposable
     {
         public NetworkStream Stream { get; } = tcp.GetStream();
 
@@ -122,7 +122,7 @@ public class DirectSocketTests
 
     private static string Type(JsonElement message) => message.GetProperty("type").GetString()!;
 
-    private static bool HasHeader(string head, string name) =>
+    internal static bool HasHeader(string head, string name) =>
         head.Split("\r\n").Any(l => l.StartsWith(name + ":", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>A client frame: FIN, text, masked (RFC 6455 §5.3).</summary>

@@ -8,6 +8,8 @@ public class UpgradeHeadTests
 {
     private const string Path = "/api/ws";
 
+    private static readonly UpgradePaths Paths = new(Path);
+
     private const string Valid =
         "GET /api/ws?access_token=abc.def.ghi&x=1 HTTP/1.1\r\n" +
         "Host: 127.0.0.1:8080\r\n" +
@@ -20,7 +22,7 @@ public class UpgradeHeadTests
         "\r\n";
 
     private static HeadRead Read(string text, out UpgradeHead? head, out int length) =>
-        UpgradeHead.TryRead(new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(text)), Path, out head, out length);
+        UpgradeHead.TryRead(new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(text)), Paths, out head, out length);
 
     private static HeadRead Read(string text) => Read(text, out _, out _);
 
@@ -45,7 +47,7 @@ public class UpgradeHeadTests
         var bytes = Encoding.ASCII.GetBytes(Valid);
         var first = new Segment(bytes.AsMemory(0, 17));
         var last = first.Append(bytes.AsMemory(17, 40)).Append(bytes.AsMemory(57));
-        var read = UpgradeHead.TryRead(new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length), Path, out var head, out var length);
+        var read = UpgradeHead.TryRead(new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length), Paths, out var head, out var length);
         Assert.Equal(HeadRead.Upgrade, read);
         Assert.Equal(bytes.Length, length);
         Assert.Equal("dGhlIHNhbXBsZSBub25jZQ==", head!.Key);
@@ -111,11 +113,74 @@ public class UpgradeHeadTests
             {
                 bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
             }
-            var read = UpgradeHead.TryRead(new ReadOnlySequence<byte>(bytes), Path, out var head, out var length);
+            var read = UpgradeHead.TryRead(new ReadOnlySequence<byte>(bytes), Paths, out var head, out var length);
             Assert.Equal(read == HeadRead.Upgrade, head is not null);
             Assert.InRange(length, 0, bytes.Length);
         }
     }
+
+    // The paths the server reads: JSON, STOMP, SockJS's websocket transport, Engine.IO.
+    private static readonly UpgradePaths Several = new("/api/ws", "/ws-registry", "/ws-registry/*/*/websocket", "/socket.io/");
+
+    private static HeadRead ReadTarget(string target, out UpgradeHead? head) => UpgradeHead.TryRead(
+        new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(Valid.Replace("/api/ws?access_token=abc.def.ghi&x=1", target))), Several, out head, out _);
+
+    [Theory]
+    [InlineData("/api/ws", 0, "")]
+    [InlineData("/ws-registry", 1, "")]
+    [InlineData("/ws-registry/123/a1b2c3d4/websocket", 2, "")]
+    [InlineData("/ws-registry/server_1/Session-2/websocket?x=1", 2, "x=1")]
+    [InlineData("/socket.io/?EIO=4&transport=websocket", 3, "EIO=4&transport=websocket")]
+    public void Each_path_of_several_is_read_with_which_one_it_is(string target, int index, string query)
+    {
+        Assert.Equal(HeadRead.Upgrade, ReadTarget(target, out var head));
+        Assert.Equal(index, head!.PathIndex);
+        Assert.Equal(target.Split('?')[0], head.Path);
+        Assert.Equal(query, head.Query);
+    }
+
+    [Theory]
+    [InlineData("/ws-registry/")]
+    [InlineData("/WS-REGISTRY")]
+    [InlineData("/ws-registry/123/abc")]
+    [InlineData("/ws-registry/123/abc/websocket/")]
+    [InlineData("/ws-registry/123/abc/xhr_streaming")]
+    [InlineData("/ws-registry//abc/websocket")]
+    [InlineData("/ws-registry/1.2/abc/websocket")]
+    [InlineData("/ws-registry/123/a%62c/websocket")]
+    [InlineData("/ws-registry/123/../websocket")]
+    [InlineData("/ws-registry/123/abc/def/websocket")]
+    [InlineData("/socket.io")]
+    [InlineData("/socket.io/x")]
+    public void A_path_near_one_of_several_is_left_to_HTTP(string target) => Assert.Equal(HeadRead.NotOurs, ReadTarget(target, out _));
+
+    [Fact]
+    public void A_segment_is_at_most_64_characters()
+    {
+        Assert.Equal(HeadRead.Upgrade, ReadTarget($"/ws-registry/{new string('s', 64)}/{new string('t', 64)}/websocket", out _));
+        Assert.Equal(HeadRead.NotOurs, ReadTarget($"/ws-registry/{new string('s', 65)}/abc/websocket", out _));
+        Assert.Equal(HeadRead.NotOurs, Start($"GET /ws-registry/{new string('s', 65)}"));
+    }
+
+    private static HeadRead Start(string text) => UpgradeHead.TryRead(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(text)), Several, out _, out _);
+
+    [Theory]
+    [InlineData("GET /")]
+    [InlineData("GET /ws-registry")]
+    [InlineData("GET /ws-registry/12")]
+    [InlineData("GET /ws-registry/123/abc/web")]
+    [InlineData("GET /ws-registry/123/abc/websocket HTTP/1.1\r\n")]
+    [InlineData("GET /socket.io/?EIO=4")]
+    public void The_start_of_an_upgrade_of_any_of_several_asks_for_more(string text) => Assert.Equal(HeadRead.NeedMore, Start(text));
+
+    [Theory]
+    [InlineData("GET /ws-registry/1.")]
+    [InlineData("GET /ws-registry/123/abc/x")]
+    [InlineData("GET /socket.io/x")]
+    [InlineData("GET /api/wsx")]
+    [InlineData("GET /ws-registryx")]
+    [InlineData("GET /ws-registry/123/abc/websocket/ HTTP/1.1\r\n")]
+    public void A_start_that_matches_none_of_several_is_handed_on_at_once(string text) => Assert.Equal(HeadRead.NotOurs, Start(text));
 
     private sealed class Segment : ReadOnlySequenceSegment<byte>
     {
