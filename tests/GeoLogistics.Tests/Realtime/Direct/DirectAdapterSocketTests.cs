@@ -18,22 +18,7 @@ public class DirectAdapterSocketTests
 
     private static Dictionary<string, string?> Direct(bool on) => new() { ["Realtime:DirectSockets"] = on ? "true" : "false" };
 
-    private static async Task<string> NextTextAsync(WebSocket socket)
-    {
-        var buffer = new byte[64 * 1024];
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(30));
-        var length = 0;
-        ValueWebSocketReceiveResult result;
-        do
-        {
-            result = await socket.ReceiveAsync(buffer.AsMemory(length), timeout.Token);
-            length += result.Count;
-        }
-        while (!result.EndOfMessage);
-        Assert.Equal(WebSocketMessageType.Text, result.MessageType);
-        return Encoding.UTF8.GetString(buffer, 0, length);
-    }
+    private static Task<string> NextTextAsync(WebSocket socket) => DirectSocketTests.NextTextAsync(socket);
 
     private static Task SendTextAsync(WebSocket socket, string text) =>
         socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: true, Ct);

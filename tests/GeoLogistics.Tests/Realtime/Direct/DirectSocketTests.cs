@@ -103,7 +103,10 @@ public class DirectSocketTests
         public void Dispose() => tcp.Dispose();
     }
 
-    private static async Task<JsonElement> NextAsync(WebSocket socket)
+    private static async Task<JsonElement> NextAsync(WebSocket socket) => JsonDocument.Parse(await NextTextAsync(socket)).RootElement.Clone();
+
+    /// <summary>The next whole text message, within 30 s.</summary>
+    internal static async Task<string> NextTextAsync(WebSocket socket)
     {
         var buffer = new byte[64 * 1024];
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
@@ -117,7 +120,7 @@ public class DirectSocketTests
         }
         while (!result.EndOfMessage);
         Assert.Equal(WebSocketMessageType.Text, result.MessageType);
-        return JsonDocument.Parse(buffer.AsMemory(0, length)).RootElement.Clone();
+        return Encoding.UTF8.GetString(buffer, 0, length);
     }
 
     private static string Type(JsonElement message) => message.GetProperty("type").GetString()!;
