@@ -32,6 +32,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
     private readonly Dictionary<string, string?> settings;
 
     private readonly Action<IServiceCollection>? replaceServices;
+    private readonly Lock clients = new();
+    private readonly Lazy<Uri> serverUri;
 
     static TestApp()
     {
@@ -74,6 +76,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
             settings[key] = value;
         }
         UseKestrel(0);
+        serverUri = new Lazy<Uri>(() => CreateClient().BaseAddress!);
     }
 
     public TestStore Store => store;
@@ -157,7 +160,19 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public async Task<HttpClient> ClientForAsync(string email) => ClientWithToken(await TokenForAsync(email));
 
     /// <summary>The server's address (real Kestrel on a loopback port).</summary>
-    public Uri ServerUri => CreateClient().BaseAddress!;
+    public Uri ServerUri => serverUri.Value;
+
+    /// <summary>
+    /// The factory's own <c>CreateClient</c> adds to a plain list that its dispose walks; tests open clients from many
+    /// threads at once, and two unguarded adds can leave a null in that list (a NullReferenceException at dispose).
+    /// </summary>
+    public new HttpClient CreateClient()
+    {
+        lock (clients)
+        {
+            return base.CreateClient();
+        }
+    }
 
     public async Task<string> TokenForAsync(string email, TimeProvider? clock = null)
     {
