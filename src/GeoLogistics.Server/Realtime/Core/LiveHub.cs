@@ -315,14 +315,17 @@ public sealed class LiveHub : ILivePublisher
         {
             messages[i] = LiveMessage.Of(events[i]);
         }
-        lock (gate)
+        LiveSession.RunWokenSenders(static x =>
         {
-            foreach (var message in messages)
+            lock (x.Hub.gate)
             {
-                Deliver(message);
+                foreach (var message in x.Messages)
+                {
+                    x.Hub.Deliver(message);
+                }
+                x.Hub.delivered = x.Messages[^1].Seq;
             }
-            delivered = messages[^1].Seq;
-        }
+        }, (Hub: this, Messages: messages));
     }
 
     /// <summary>

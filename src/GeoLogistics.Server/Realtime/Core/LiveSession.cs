@@ -255,15 +255,48 @@ public sealed class LiveSession : IThreadPoolWorkItem
 
     // ---- The sender ----
 
+    // The senders woken on this thread while it fans durable events out (see RunWokenSenders); null elsewhere.
+    [ThreadStatic]
+    private static List<LiveSession>? wokenHere;
+
     private void Schedule()
     {
         if (Interlocked.Exchange(ref sending, 1) == 0)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            if (wokenHere is { } woken)
+            {
+                woken.Add(this);
+            }
+            else
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
         }
     }
 
     void IThreadPoolWorkItem.Execute() => _ = SendQueuedAsync();
+
+    /// <summary>
+    /// Runs <paramref name="fanOut"/> with <paramref name="state"/>, then, on this thread, the senders it woke: each writes
+    /// what the network takes at once and leaves only a wait to the thread pool. One event to thousands of sessions
+    /// would otherwise be thousands of thread-pool items, queued ahead of the requests that write the next events.
+    /// </summary>
+    internal static void RunWokenSenders<T>(Action<T> fanOut, T state)
+    {
+        var woken = wokenHere = [];
+        try
+        {
+            fanOut(state);
+        }
+        finally
+        {
+            wokenHere = null;
+        }
+        foreach (var session in woken)
+        {
+            _ = session.SendQueuedAsync();
+        }
+    }
 
     /// <summary>Writes until the outbox is empty, then stops; once the session is closing, closes the transport.</summary>
     private async Task SendQueuedAsync()
