@@ -68,6 +68,9 @@ internal static class OrderCreation
         }
 
         var now = clock.Now();
+        // SQLite: the serial and the order in one write transaction, one turn of the store's one writer. PostgreSQL:
+        // the serial from a sequence, and the order's save a transaction of its own.
+        await using var write = db.Database.IsNpgsql() ? null : await db.Database.BeginTransactionAsync(ct);
         var serial = await OrderNumbers.NextAsync(db, ct);
         var order = new Order
         {
@@ -109,10 +112,19 @@ internal static class OrderCreation
         {
             // The order, its history, its event and the idempotency record: one batch, one round trip.
             await log.SaveAsync([log.ForOrder(EventTypes.OrderCreated, order, caller.Actor, [])], ct);
+            if (write is not null)
+            {
+                await write.CommitAsync(ct);
+                await log.PublishedAsync(ct);
+            }
         }
         catch (DbUpdateException) when (idempotencyKey is not null)
         {
             // A concurrent retry with the same key won the insert: answer what it answered.
+            if (write is not null)
+            {
+                await write.RollbackAsync(ct);
+            }
             db.ChangeTracker.Clear();
             return await Replay(db, caller, idempotencyKey, requestHash, ct) ?? throw new InvalidOperationException("Idempotency record vanished.");
         }

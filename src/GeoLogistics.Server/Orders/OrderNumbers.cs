@@ -5,8 +5,8 @@ namespace GeoLogistics.Server.Orders;
 
 /// <summary>
 /// The next order serial (the human number and the list cursor come from it) without serializing creators: a
-/// database sequence on PostgreSQL, one round trip that holds no lock. On SQLite the counter row in a short
-/// transaction of its own, in process (a gap after a failed create is harmless).
+/// database sequence on PostgreSQL, one round trip that holds no lock. On SQLite the counter row, inside the caller's
+/// write transaction (SQLite has one writer at a time anyway; a failed create takes its serial back with it).
 /// </summary>
 public static class OrderNumbers
 {
@@ -18,9 +18,6 @@ public static class OrderNumbers
         {
             return await db.Database.SqlQueryRaw<long>($"""SELECT nextval('"{Sequence}"') AS "Value" """).SingleAsync(ct);
         }
-        await using var numbering = await db.Database.BeginTransactionAsync(ct);
-        var serial = await db.TakeAsync(Counter.Orders, 1, ct);
-        await numbering.CommitAsync(ct);
-        return serial;
+        return await db.TakeAsync(Counter.Orders, 1, ct);
     }
 }
