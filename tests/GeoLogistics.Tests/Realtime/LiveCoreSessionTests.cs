@@ -98,6 +98,37 @@ public class LiveCoreSessionTests
         Assert.True(meanwhile > 0, "no round subscribed while the feed was offering");
     }
 
+    // ---- Who writes ----
+
+    /// <summary>
+    /// The feed's own thread writes a committed event to every session that can take it at once, before it offers the
+    /// next batch: one event to thousands of sessions is not thousands of thread-pool items queued ahead of requests.
+    /// A session whose write waits (a full socket) leaves that wait to the thread pool and holds no other session up.
+    /// </summary>
+    [Fact]
+    public async Task A_committed_event_is_written_by_the_fan_out_itself_and_a_waiting_write_holds_no_other_session_up()
+    {
+        var hub = Hub();
+        var quick = Enumerable.Range(0, 50).Select(_ => new RecordingTransport()).ToList();
+        var stuck = new RecordingTransport();
+        foreach (var transport in quick.Append(stuck))
+        {
+            await Session(hub, Admin(), transport).SubscribeLiveAsync("s1", Orders, Filters.None);
+        }
+        await Task.WhenAll(quick.Append(stuck).Select(t => t.WaitUntilAsync(sent => sent.Count == 1)));
+        stuck.Hold();
+
+        hub.OfferCommitted([OrderEvent(1)]);
+
+        // No waiting here: what the fan-out wrote is there when it returns.
+        Assert.All(quick, t => Assert.Equal(["subscribed s1", Name(1)], t.Sent));
+        await stuck.WhenAWriteIsHeldAsync();
+        hub.OfferCommitted([OrderEvent(2)]);
+        Assert.All(quick, t => Assert.Equal(["subscribed s1", Name(1), Name(2)], t.Sent));
+        stuck.LetGo();
+        Assert.Equal(["subscribed s1", Name(1), Name(2)], await stuck.WaitUntilAsync(sent => sent.Count == 3));
+    }
+
     // ---- One delivery per connection, or per subscription ----
 
     /// <summary>
