@@ -277,9 +277,10 @@ public sealed class LiveSession : IThreadPoolWorkItem
     void IThreadPoolWorkItem.Execute() => _ = SendQueuedAsync();
 
     /// <summary>
-    /// Runs <paramref name="fanOut"/> with <paramref name="state"/>, then, on this thread, the senders it woke: each writes
-    /// what the network takes at once and leaves only a wait to the thread pool. One event to thousands of sessions
-    /// would otherwise be thousands of thread-pool items, queued ahead of the requests that write the next events.
+    /// Runs <paramref name="fanOut"/> with <paramref name="state"/>, then starts the senders it woke one after the other
+    /// in one thread-pool item: each writes what the network takes at once and leaves only a wait to the pool. One
+    /// event to thousands of sessions is then one item, not thousands queued ahead of the requests that write the
+    /// next events; and the caller (the feed) goes on, and its writers are answered, while they write.
     /// </summary>
     internal static void RunWokenSenders<T>(Action<T> fanOut, T state)
     {
@@ -292,9 +293,15 @@ public sealed class LiveSession : IThreadPoolWorkItem
         {
             wokenHere = null;
         }
-        foreach (var session in woken)
+        if (woken.Count > 0)
         {
-            _ = session.SendQueuedAsync();
+            ThreadPool.UnsafeQueueUserWorkItem(static woken =>
+            {
+                foreach (var session in woken)
+                {
+                    _ = session.SendQueuedAsync();
+                }
+            }, woken, preferLocal: false);
         }
     }
 
