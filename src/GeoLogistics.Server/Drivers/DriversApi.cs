@@ -4,6 +4,7 @@ using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Tracking;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Identity;

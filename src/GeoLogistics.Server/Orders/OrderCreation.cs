@@ -5,6 +5,7 @@ using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Tenants;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 

@@ -12,6 +12,9 @@ public static class OrderNumbers
 {
     public const string Sequence = "OrderSerials";
 
+    /// <summary>The SQLite counter's row (seeded by <see cref="OrderCounterConfiguration"/>).</summary>
+    public const string CounterName = "orders";
+
     public static async Task<long> NextAsync(AppDb db, CancellationToken ct)
     {
         if (db.Database.IsNpgsql())
@@ -19,7 +22,7 @@ public static class OrderNumbers
             return await db.Database.SqlQueryRaw<long>($"""SELECT nextval('"{Sequence}"') AS "Value" """).SingleAsync(ct);
         }
         await using var numbering = await db.Database.BeginTransactionAsync(ct);
-        var serial = await db.TakeAsync(Counter.Orders, 1, ct);
+        var serial = await db.TakeAsync(CounterName, 1, ct);
         await numbering.CommitAsync(ct);
         return serial;
     }

@@ -5,6 +5,7 @@ using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Realtime.Core;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
