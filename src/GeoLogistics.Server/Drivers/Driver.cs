@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using GeoLogistics.Server.Http;
 
@@ -109,3 +110,8 @@ public sealed record LocationRequest(
     [property: Range(0.0, 100.0)] double? Speed,
     [property: Range(0.0, 100_000.0)] double? Accuracy,
     DateTimeOffset? RecordedAt);
+
+/// <summary>Source-generated serialization of a driver: in answers and event payloads.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, Converters = [typeof(UtcTimestampConverter)])]
+[JsonSerializable(typeof(DriverDto))]
+public sealed partial class DriversJson : JsonSerializerContext;

@@ -92,7 +92,7 @@ internal static class OrderCreation
         db.Orders.Add(order);
 
         var dto = order.ToDto();
-        var body = JsonSerializer.Serialize(dto, AppJson.Default.OrderDto);
+        var body = JsonSerializer.Serialize(dto, OrdersJson.Default.OrderDto);
         if (idempotencyKey is not null)
         {
             db.IdempotencyRecords.Add(new IdempotencyRecord
