@@ -27,7 +27,7 @@ public sealed class Tracker(
     ISharedPositions shared,
     IOptions<TrackingOptions> trackingOptions,
     IOptions<AuthOptions> authOptions,
-    TimeProvider clock) : IDisposable
+    TimeProvider clock) : ILatestPositions, IDisposable
 {
     private static readonly TimeSpan MaxFutureSkew = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxLiveAge = TimeSpan.FromMinutes(10);

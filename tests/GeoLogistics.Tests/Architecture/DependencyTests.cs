@@ -33,8 +33,6 @@ public sealed class DependencyTests
         [("Users", "Drivers")] = "UsersApi reads the driver id of a driver account",
         // A customer sees the driver of its own orders (SPEC §2); the rule reads orders.
         [("Drivers", "Orders")] = "DriverVisibility reads OrderVisibility",
-        // GET /api/drivers/{id} shows a newer position than the store's when this node or Redis has one.
-        [("Drivers", "Tracking")] = "DriversApi asks the Tracker for the latest position",
     };
 
     [Fact]
