@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Dashboard;
 using GeoLogistics.Server.Data;
@@ -62,12 +63,15 @@ builder.Services.AddAuth(builder.Configuration, builder.Environment);
 // HTTP: problem details for every error, validated requests, one JSON shape, a bounded body, a rate of new orders per user.
 builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection("Api")).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemShape.CamelCaseFieldNames);
+// The store's handler first: what it threw is a 409 or a 503; the API's handler answers the rest.
+builder.Services.AddExceptionHandler<StoreExceptionHandler>();
 builder.Services.AddExceptionHandler<ApiExceptionHandler>();
 builder.Services.AddValidation();
 builder.Services.AddSingleton<OrderCreationLimit>();
 builder.Services.Configure<JsonOptions>(o =>
 {
-    o.SerializerOptions.TypeInfoResolverChain.Insert(0, AppJson.Default);
+    // Source-generated shapes of what every change writes (orders, drivers, events), as each feature declares them.
+    o.SerializerOptions.TypeInfoResolverChain.Insert(0, JsonTypeInfoResolver.Combine(OrdersJson.Default, DriversJson.Default, EventsJson.Default));
     o.SerializerOptions.Converters.Add(new UtcTimestampConverter());
     // A field the request does not have is refused (400 naming it), never silently dropped.
     o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Http.HttpResults;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Claims;
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Users;
 using Microsoft.EntityFrameworkCore;

@@ -26,6 +26,8 @@ public static class DemoApi
                 "Demo:PositionInterval is longer than a minute; dispatch would see the simulated drivers as gone.")
             .ValidateOnStart();
         services.Configure<JsonOptions>(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, DemoJson.Default));
+        // Before anything that reads the store's rows starts (hosted services start in this order).
+        services.AddHostedService<DemoDataSeeder>();
         services.AddHostedService<DemoSimulator>();
         return services;
     }

@@ -30,10 +30,12 @@ public sealed class DispatchStore(IServiceScopeFactory scopes, IOptions<Dispatch
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDb>();
         var freshSince = clock.Now() - settings.MaxLocationAge;
+        // A query inside a query's lambda is named by a local: an extension member cannot appear in an expression tree.
+        var declines = db.OrderDeclines;
         var free = db.Drivers.AsNoTracking().Where(d =>
             d.Status == DriverStatus.Available && d.CurrentOrderId == null && d.LocationAt > freshSince &&
             (d.TenantId == null || d.TenantId == order.TenantId) &&
-            !db.OrderDeclines.Any(x => x.OrderId == order.Id && x.DriverId == d.Id));
+            !declines.Any(x => x.OrderId == order.Id && x.DriverId == d.Id));
 
         // Widen the square of cells until it holds enough drivers that are certainly the nearest, or the radius.
         for (var rings = 1; ; rings *= 2)

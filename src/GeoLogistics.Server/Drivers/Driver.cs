@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using GeoLogistics.Server.Http;
 
@@ -102,6 +103,18 @@ public sealed record CreateDriverRequest(
 
 public sealed record DriverStatusRequest([property: Required] bool? Online);
 
+/// <summary>A driver's reported position.</summary>
+public sealed record Position(double Lat, double Lng, double? Heading, double? Speed, DateTimeOffset At, bool Flagged);
+
+/// <summary>
+/// The newest position of a driver that this node or Redis knows, or null: the store gets positions at a bounded
+/// rate, so it may be behind. Tracking keeps them (Tracking/Tracker.cs).
+/// </summary>
+public interface ILatestPositions
+{
+    ValueTask<Position?> LatestAsync(Guid driverId, CancellationToken ct);
+}
+
 public sealed record LocationRequest(
     [property: Required, Range(-90.0, 90.0)] double? Lat,
     [property: Required, Range(-180.0, 180.0)] double? Lng,
@@ -109,3 +122,8 @@ public sealed record LocationRequest(
     [property: Range(0.0, 100.0)] double? Speed,
     [property: Range(0.0, 100_000.0)] double? Accuracy,
     DateTimeOffset? RecordedAt);
+
+/// <summary>Source-generated serialization of a driver: in answers and event payloads.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, Converters = [typeof(UtcTimestampConverter)])]
+[JsonSerializable(typeof(DriverDto))]
+public sealed partial class DriversJson : JsonSerializerContext;

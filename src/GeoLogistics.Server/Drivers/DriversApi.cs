@@ -4,7 +4,7 @@ using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
-using GeoLogistics.Server.Tracking;
+using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
@@ -95,7 +95,7 @@ public static class DriversApi
         return TypedResults.Ok(page.Select(s => s.ToDto()).ToList());
     }
 
-    private static async Task<IResult> Get(Guid id, Caller caller, AppDb db, Tracker tracker, CancellationToken ct)
+    private static async Task<IResult> Get(Guid id, Caller caller, AppDb db, ILatestPositions positions, CancellationToken ct)
     {
         if (await db.Drivers.AsNoTracking().VisibleTo(db, caller).Where(d => d.Id == id).WithView(db, caller).FirstOrDefaultAsync(ct) is not { } seen)
         {
@@ -103,7 +103,7 @@ public static class DriversApi
         }
         var driver = seen.Driver;
         // The store gets positions at a bounded rate; this node, or Redis, may know a newer one.
-        if (await tracker.LatestAsync(id, ct) is { } live && (driver.LocationAt is null || live.At > driver.LocationAt))
+        if (await positions.LatestAsync(id, ct) is { } live && (driver.LocationAt is null || live.At > driver.LocationAt))
         {
             (driver.Lat, driver.Lng, driver.Heading, driver.Speed, driver.LocationAt) = (live.Lat, live.Lng, live.Heading, live.Speed, live.At);
         }

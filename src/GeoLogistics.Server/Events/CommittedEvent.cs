@@ -50,9 +50,9 @@ public sealed class CommittedEvent
             OrderId = record.OrderId,
             DriverId = record.DriverId,
             CustomerId = record.CustomerId,
-            Order = isOrder ? Read(record.Data, AppJson.Default.OrderDto) : null,
-            Driver = isDriver ? Read(record.Data, AppJson.Default.DriverDto) : null,
-            Utf8 = JsonSerializer.SerializeToUtf8Bytes(record.ToDto(), AppJson.Default.EventDto),
+            Order = isOrder ? Read(record.Data, OrdersJson.Default.OrderDto) : null,
+            Driver = isDriver ? Read(record.Data, DriversJson.Default.DriverDto) : null,
+            Utf8 = JsonSerializer.SerializeToUtf8Bytes(record.ToDto(), EventsJson.Default.EventDto),
         };
     }
 

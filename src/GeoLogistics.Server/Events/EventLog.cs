@@ -26,8 +26,8 @@ public sealed class EventLog(AppDb db, TimeProvider clock, EventFeed feed, Commi
         CustomerId = order.CustomerId,
         ActorUserId = actor.UserId,
         ActorEmail = actor.Email,
-        Changed = JsonSerializer.Serialize(changed, AppJson.Default.IReadOnlyListString),
-        Data = JsonSerializer.Serialize(order.ToDto(), AppJson.Default.OrderDto),
+        Changed = JsonSerializer.Serialize(changed, EventsJson.Default.IReadOnlyListString),
+        Data = JsonSerializer.Serialize(order.ToDto(), OrdersJson.Default.OrderDto),
     };
 
     /// <summary>A driver's status event is seen by admins, the driver and its own fleet's dispatchers.</summary>
@@ -40,8 +40,8 @@ public sealed class EventLog(AppDb db, TimeProvider clock, EventFeed feed, Commi
         OrderId = driver.CurrentOrderId,
         ActorUserId = actor.UserId,
         ActorEmail = actor.Email,
-        Changed = JsonSerializer.Serialize<IReadOnlyList<string>>(["status"], AppJson.Default.IReadOnlyListString),
-        Data = JsonSerializer.Serialize(driver.ToDto(withPhone: false), AppJson.Default.DriverDto),
+        Changed = JsonSerializer.Serialize<IReadOnlyList<string>>(["status"], EventsJson.Default.IReadOnlyListString),
+        Data = JsonSerializer.Serialize(driver.ToDto(withPhone: false), DriversJson.Default.DriverDto),
     };
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Orders;
 
 namespace GeoLogistics.Server.Events;
@@ -77,3 +78,9 @@ public static class EventMapping
         e.Type, e.Seq!.Value, e.Ts, e.TenantId, e.OrderId, e.DriverId, new Actor(e.ActorUserId, e.ActorEmail),
         new RawJson(e.Changed), new RawJson(e.Data));
 }
+
+/// <summary>Source-generated serialization of an event and its list of changed fields.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, Converters = [typeof(UtcTimestampConverter)])]
+[JsonSerializable(typeof(EventDto))]
+[JsonSerializable(typeof(IReadOnlyList<string>))]
+public sealed partial class EventsJson : JsonSerializerContext;

@@ -1,15 +1,13 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using GeoLogistics.Server.Data;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.EntityFrameworkCore;
 
 namespace GeoLogistics.Server.Http;
 
 /// <summary>
-/// Turns what escapes a handler into problem details: bad JSON is a 400 naming the field, a lost race a 409,
-/// an unreachable store a 503, anything else a 500 that carries only a trace id.
+/// Turns what escapes a handler into problem details: bad JSON is a 400 naming the field, anything else a 500 that
+/// carries only a trace id. What the store threw (a lost race, an outage) its own handler answered before this one.
 /// </summary>
 public sealed partial class ApiExceptionHandler(IProblemDetailsService problems, ILogger<ApiExceptionHandler> logger) : IExceptionHandler
 {
@@ -23,16 +21,6 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
         if (problem.Status == StatusCodes.Status500InternalServerError)
         {
             LogUnhandled(logger, exception, http.Request.Method, http.Request.Path);
-        }
-        else if (problem.Status == StatusCodes.Status503ServiceUnavailable)
-        {
-            LogStoreDown(logger, exception.GetType().Name, http.Request.Path);
-            http.Response.Headers.RetryAfter = "5";
-        }
-        else if (problem.Status == StatusCodes.Status409Conflict)
-        {
-            // A lost race is an expected outcome: one line, no stack trace.
-            LogConflict(logger, http.Request.Method, http.Request.Path);
         }
         http.Response.StatusCode = problem.Status!.Value;
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem });
@@ -52,19 +40,6 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
                 return new ProblemDetails { Status = bad.StatusCode, Title = Title(bad.StatusCode), Detail = bad.Message };
             case JsonException json:
                 return Invalid(FieldOf(json.Path), JsonMessage(json));
-            case DbUpdateConcurrencyException:
-                return Conflict("The object changed meanwhile; read it again and retry.");
-            case DbUpdateException when StoreFailures.IsUniqueViolation(exception):
-                return Conflict("It exists already, or a concurrent request took it.");
-        }
-        if (StoreFailures.IsTransient(exception))
-        {
-            return new ProblemDetails
-            {
-                Status = StatusCodes.Status503ServiceUnavailable,
-                Title = "Store unavailable",
-                Detail = "The store cannot be reached right now. Nothing was changed; retry later.",
-            };
         }
         return new ProblemDetails
         {
@@ -80,9 +55,6 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
         StatusCodes.Status415UnsupportedMediaType => "Unsupported media type",
         _ => "Bad request",
     };
-
-    private static ProblemDetails Conflict(string detail) =>
-        new() { Status = StatusCodes.Status409Conflict, Title = "Conflict", Detail = detail };
 
     private static HttpValidationProblemDetails Invalid(string field, string message) =>
         new(new Dictionary<string, string[]> { [field] = [message] })
@@ -108,10 +80,4 @@ public sealed partial class ApiExceptionHandler(IProblemDetailsService problems,
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled error on {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Conflict on {Method} {Path}: the object changed meanwhile or was taken")]
-    private static partial void LogConflict(ILogger logger, string method, string path);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Store unavailable ({Error}) on {Path}")]
-    private static partial void LogStoreDown(ILogger logger, string error, string path);
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Redis;
 using GeoLogistics.Server.Tracking;

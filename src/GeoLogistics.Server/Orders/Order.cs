@@ -162,3 +162,9 @@ public sealed class OrderDecline
     public Guid DriverId { get; set; }
     public DateTimeOffset At { get; set; }
 }
+
+/// <summary>Source-generated serialization of an order: in answers, event payloads and <c>order.conflict</c>.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, Converters = [typeof(UtcTimestampConverter)])]
+[JsonSerializable(typeof(OrderDto))]
+[JsonSerializable(typeof(OrderConflict))]
+public sealed partial class OrdersJson : JsonSerializerContext;

@@ -1,5 +1,6 @@
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
 using Microsoft.EntityFrameworkCore;
 

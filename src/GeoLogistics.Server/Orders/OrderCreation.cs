@@ -5,6 +5,7 @@ using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Tenants;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 
@@ -94,7 +95,7 @@ internal static class OrderCreation
         db.Orders.Add(order);
 
         var dto = order.ToDto();
-        var body = JsonSerializer.Serialize(dto, AppJson.Default.OrderDto);
+        var body = JsonSerializer.Serialize(dto, OrdersJson.Default.OrderDto);
         if (idempotencyKey is not null)
         {
             db.IdempotencyRecords.Add(new IdempotencyRecord

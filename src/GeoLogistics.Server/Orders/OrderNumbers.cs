@@ -12,12 +12,15 @@ public static class OrderNumbers
 {
     public const string Sequence = "OrderSerials";
 
+    /// <summary>The SQLite counter's row (seeded by <see cref="OrderCounterConfiguration"/>).</summary>
+    public const string CounterName = "orders";
+
     public static async Task<long> NextAsync(AppDb db, CancellationToken ct)
     {
         if (db.Database.IsNpgsql())
         {
             return await db.Database.SqlQueryRaw<long>($"""SELECT nextval('"{Sequence}"') AS "Value" """).SingleAsync(ct);
         }
-        return await db.TakeAsync(Counter.Orders, 1, ct);
+        return await db.TakeAsync(CounterName, 1, ct);
     }
 }

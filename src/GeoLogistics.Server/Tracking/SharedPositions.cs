@@ -1,3 +1,5 @@
+using GeoLogistics.Server.Drivers;
+
 namespace GeoLogistics.Server.Tracking;
 
 /// <summary>

@@ -14,9 +14,6 @@ public sealed class TrackPoint
     public bool Flagged { get; set; }
 }
 
-/// <summary>A driver's reported position.</summary>
-public sealed record Position(double Lat, double Lng, double? Heading, double? Speed, DateTimeOffset At, bool Flagged);
-
 public abstract record LocationOutcome
 {
     public sealed record Accepted : LocationOutcome;

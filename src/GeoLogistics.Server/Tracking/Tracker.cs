@@ -5,6 +5,7 @@ using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Dispatch;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Realtime.Core;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -26,7 +27,7 @@ public sealed class Tracker(
     ISharedPositions shared,
     IOptions<TrackingOptions> trackingOptions,
     IOptions<AuthOptions> authOptions,
-    TimeProvider clock) : IDisposable
+    TimeProvider clock) : ILatestPositions, IDisposable
 {
     private static readonly TimeSpan MaxFutureSkew = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxLiveAge = TimeSpan.FromMinutes(10);

@@ -51,6 +51,7 @@ public static class TrackingApi
         services.AddHostedService(sp => sp.GetRequiredService<ActiveOrders>());
         // ISharedPositions: the other nodes' positions come from the backplane (Nodes/NodesSetup.cs).
         services.AddSingleton<Tracker>();
+        services.AddSingleton<ILatestPositions>(sp => sp.GetRequiredService<Tracker>());
         services.AddHostedService<TrackWriter>();
         return services;
     }

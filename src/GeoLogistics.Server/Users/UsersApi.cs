@@ -1,6 +1,8 @@
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
+using GeoLogistics.Server.Tenants;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Tenants;
 using GeoLogistics.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

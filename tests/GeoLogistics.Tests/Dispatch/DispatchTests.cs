@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using GeoLogistics.Server.Dispatch;
+using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Tests.Support;

@@ -38,10 +38,10 @@ public class BookingTests
 
     /// <summary>The payload an event of this order or driver carries when it is the latest change: the stored row, as EventLog writes it.</summary>
     private static Task<string> StoredOrderJsonAsync(TestApp app, Guid id) => app.WithDbAsync(async db =>
-        JsonSerializer.Serialize((await db.Orders.AsNoTracking().SingleAsync(o => o.Id == id, Ct)).ToDto(), AppJson.Default.OrderDto));
+        JsonSerializer.Serialize((await db.Orders.AsNoTracking().SingleAsync(o => o.Id == id, Ct)).ToDto(), OrdersJson.Default.OrderDto));
 
     private static Task<string> StoredDriverJsonAsync(TestApp app, Guid id) => app.WithDbAsync(async db =>
-        JsonSerializer.Serialize((await db.Drivers.AsNoTracking().SingleAsync(d => d.Id == id, Ct)).ToDto(withPhone: false), AppJson.Default.DriverDto));
+        JsonSerializer.Serialize((await db.Drivers.AsNoTracking().SingleAsync(d => d.Id == id, Ct)).ToDto(withPhone: false), DriversJson.Default.DriverDto));
 
     private static Task<Driver> DriverRowAsync(TestApp app, Guid id) =>
         app.WithDbAsync(db => db.Drivers.AsNoTracking().SingleAsync(d => d.Id == id, Ct));

@@ -4,6 +4,7 @@ using System.Text.Json;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Drivers;
+using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Tenants;
 using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Hosting;

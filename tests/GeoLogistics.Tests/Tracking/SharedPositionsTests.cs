@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
+using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Tracking;
 using GeoLogistics.Tests.Support;

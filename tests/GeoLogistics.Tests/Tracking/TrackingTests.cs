@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Tracking;

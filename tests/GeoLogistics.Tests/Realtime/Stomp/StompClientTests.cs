@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Orders;
 using GeoLogistics.Tests.Support;
 using Microsoft.EntityFrameworkCore;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text.Json;
+using GeoLogistics.Server.Events;
 using GeoLogistics.Server.Realtime.Stomp;
 using GeoLogistics.Tests.Support;
 using Microsoft.EntityFrameworkCore;

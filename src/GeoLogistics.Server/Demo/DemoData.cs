@@ -1,4 +1,5 @@
 using GeoLogistics.Server.Auth;
+using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Tenants;
@@ -6,7 +7,7 @@ using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
-namespace GeoLogistics.Server.Data;
+namespace GeoLogistics.Server.Demo;
 
 /// <summary>What an empty database gets at start-up (SPEC §10).</summary>
 public static class DemoData
@@ -77,3 +78,30 @@ public static class DemoData
         return logins;
     }
 }
+
+/// <summary>
+/// Seeds an empty store once the schema is there (after <see cref="StoreInitializer"/>, before the workers start) and
+/// logs its logins once.
+/// </summary>
+public sealed partial class DemoDataSeeder(
+    IServiceProvider services, IConfiguration config, IHostEnvironment env, DemoMode demo, ILogger<DemoDataSeeder> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var withDemoData = demo.Enabled || env.IsDevelopment();
+        var logins = await DemoData.SeedAsync(services, withDemoData, config, cancellationToken);
+        if (logins.Count > 0)
+        {
+            // Never the password, not even the demo's: logs carry none (its password is in the README, "Demo logins").
+            LogCreatedLogins(withDemoData ? " (demo data; the password is in the README)" : "", string.Concat(logins.Select(l => $"\n  {l}")));
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created these logins{Note}:{Logins}")]
+    private partial void LogCreatedLogins(string note, string logins);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>Whether the process runs the demo: <c>--demo</c> on the command line or <c>Demo:Enabled</c>.</summary>
+public sealed record DemoMode(bool Enabled);
