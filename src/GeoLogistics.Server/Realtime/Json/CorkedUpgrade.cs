@@ -37,23 +37,28 @@ public static class CorkedUpgrade
 /// <summary>
 /// An upgraded connection's stream whose writes can be held back (<see cref="Cork"/>) and then written as one
 /// (<see cref="UncorkAsync"/>). Uncorked, it writes through, so what the WebSocket writes by itself (pongs, keep-alive
-/// pings, the close frame) is never held. Holds no buffer while nothing is held.
+/// pings, the close frame) is never held. Holds no buffer while nothing is held. The held buffer comes from a pool and
+/// goes back exactly once, also when the socket is disposed in the middle of a write (the receiving side ends the
+/// connection while the sender writes): an array given back twice would be handed to two connections at once.
 /// </summary>
-public sealed class CorkableStream(Stream inner) : Stream
+public sealed class CorkableStream(Stream inner, ArrayPool<byte>? pool = null) : Stream
 {
     private const int MaxHeld = 64 * 1024;
-    // Writes by the WebSocket (under its own send lock) and by UncorkAsync (from the session's sender) take turns here.
+    private readonly ArrayPool<byte> pool = pool ?? ArrayPool<byte>.Shared;
+    // Writes by the WebSocket (under its own send lock) and by UncorkAsync (from the session's sender) take turns here;
+    // the held buffer belongs to whoever has the turn.
     private readonly SemaphoreSlim writing = new(1, 1);
     private byte[]? held;
     private int heldBytes;
     private bool corked;
+    private int disposed;
 
     public void Cork() => Volatile.Write(ref corked, true);
 
     /// <summary>Writes what was held, in one write, and lets later writes through.</summary>
     public async ValueTask UncorkAsync(CancellationToken ct = default)
     {
-        await writing.WaitAsync(ct);
+        await TakeTurnAsync(ct);
         try
         {
             Volatile.Write(ref corked, false);
@@ -61,13 +66,13 @@ public sealed class CorkableStream(Stream inner) : Stream
         }
         finally
         {
-            writing.Release();
+            EndTurn();
         }
     }
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        await writing.WaitAsync(cancellationToken);
+        await TakeTurnAsync(cancellationToken);
         try
         {
             if (!Volatile.Read(ref corked))
@@ -88,19 +93,39 @@ public sealed class CorkableStream(Stream inner) : Stream
         }
         finally
         {
-            writing.Release();
+            EndTurn();
         }
+    }
+
+    private async ValueTask TakeTurnAsync(CancellationToken ct)
+    {
+        await writing.WaitAsync(ct);
+        if (Volatile.Read(ref disposed) == 1)
+        {
+            EndTurn();
+            throw new ObjectDisposedException(nameof(CorkableStream));
+        }
+    }
+
+    /// <summary>A write that finds the stream disposed under it gives the held buffer back: Dispose could not.</summary>
+    private void EndTurn()
+    {
+        if (Volatile.Read(ref disposed) == 1)
+        {
+            ReturnHeld();
+        }
+        writing.Release();
     }
 
     private void Hold(ReadOnlySpan<byte> bytes)
     {
         if (held is null || held.Length - heldBytes < bytes.Length)
         {
-            var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(heldBytes + bytes.Length, 4096));
+            var bigger = pool.Rent(Math.Max(heldBytes + bytes.Length, 4096));
             held?.AsSpan(0, heldBytes).CopyTo(bigger);
             if (held is not null)
             {
-                ArrayPool<byte>.Shared.Return(held);
+                pool.Return(held);
             }
             held = bigger;
         }
@@ -120,9 +145,17 @@ public sealed class CorkableStream(Stream inner) : Stream
         }
         finally
         {
-            held = null;
-            heldBytes = 0;
-            ArrayPool<byte>.Shared.Return(bytes);
+            ReturnHeld();
+        }
+    }
+
+    /// <summary>With the turn only.</summary>
+    private void ReturnHeld()
+    {
+        heldBytes = 0;
+        if (Interlocked.Exchange(ref held, null) is { } bytes)
+        {
+            pool.Return(bytes);
         }
     }
 
@@ -159,13 +192,15 @@ public sealed class CorkableStream(Stream inner) : Stream
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && Interlocked.Exchange(ref disposed, 1) == 0)
         {
             inner.Dispose();
-            writing.Dispose();
-            if (Interlocked.Exchange(ref held, null) is { } bytes)
+            // The held buffer is given back by whoever has the turn: here if no write is under way, else by that write
+            // as it ends (EndTurn). The semaphore is not disposed: a write may still release it.
+            if (writing.Wait(0))
             {
-                ArrayPool<byte>.Shared.Return(bytes);
+                ReturnHeld();
+                writing.Release();
             }
         }
         base.Dispose(disposing);
