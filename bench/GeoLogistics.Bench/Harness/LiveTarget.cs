@@ -82,7 +82,7 @@ public sealed class LiveTarget : IAsyncDisposable
     public static IReadOnlyList<(string Side, string Protocol)> Runs(BenchArgs args)
     {
         var runs = OurRuns(args);
-        return args.Has(PlainSignalR.Name) ? [.. runs, (ServerProcess.PlainSignalR, "signalr")] : runs;
+        return args.Has(PlainSignalR.Name) ? [.. runs, (ServerProcess.PlainSignalR, Subscribers.SignalR)] : runs;
     }
 
     private static IReadOnlyList<(string Side, string Protocol)> OurRuns(BenchArgs args)

@@ -320,7 +320,7 @@ internal static class LiveLoad
         string Label(LiveResult r) => r.Side == "server" && oursByProtocol ? r.Protocol : r.Side;
         var reference = byProtocol ? ours.FirstOrDefault(r => r.Protocol == Subscribers.Json) : results.FirstOrDefault(r => r.Side == "broadcaster");
         var ratios = reference is null ? [] : results.Where(r => r != reference).Select(r => (Of: r, To: reference)).ToList();
-        if (results.FirstOrDefault(r => r.Side == ServerProcess.PlainSignalR) is { } plain && ours.FirstOrDefault(r => r.Protocol == "signalr") is { } signalr)
+        if (results.FirstOrDefault(r => r.Side == ServerProcess.PlainSignalR) is { } plain && ours.FirstOrDefault(r => r.Protocol == Subscribers.SignalR) is { } signalr)
         {
             ratios.Add((signalr, plain));
         }
