@@ -12,7 +12,8 @@ public readonly record struct Posted(Guid? OrderId, int Status, long SentAt, lon
 /// One side of a live-path comparison (SPEC §12). Our server: an order created over REST (<c>POST /api/orders</c>)
 /// reaches every subscriber of <c>orders</c> as <c>order.created</c>. The bare broadcaster: the same
 /// <c>order.created</c> message, posted to its <c>POST /api/orders</c>, is sent as it is to every socket. The bench
-/// opens and reads both sides' sockets with the same client code.
+/// opens and reads both sides' sockets with the same client code. The plain SignalR app takes the same POST and sends
+/// the event to its hub's subscribers, which the bench's SignalR client reads as it reads our hub's.
 /// </summary>
 public sealed class LiveTarget : IAsyncDisposable
 {
@@ -22,6 +23,11 @@ public sealed class LiveTarget : IAsyncDisposable
         new("zero-byte-reads", "the broadcaster waits on each idle socket with a zero-byte read instead of holding a 4 KiB buffer", IsFlag: true),
         Subscribers.Option,
     ];
+
+    /// <summary>Only where the plain SignalR app's run is wired in: <c>connections</c> and <c>fanout-load</c>.</summary>
+    public static readonly BenchOption PlainSignalR = new("plain-signalr",
+        "also run the plain SignalR app (bench/GeoLogistics.Bench.PlainSignalR) last, with signalr subscribers under the same load: the reference of our SignalR adapter",
+        IsFlag: true);
 
     /// <summary>
     /// Sent by the broadcaster when our server did not run first (<c>--only broadcaster</c>): an <c>order.created</c>
@@ -54,15 +60,15 @@ public sealed class LiveTarget : IAsyncDisposable
 
     public ServerProcess Process { get; }
 
-    /// <summary><c>server</c> or <c>broadcaster</c>.</summary>
+    /// <summary><c>server</c>, <c>broadcaster</c> or <c>plain-signalr</c>.</summary>
     public string Name => Process.Name;
 
     public Api Api { get; }
 
-    /// <summary>The bearer token the sockets present: the admin's on our server; ignored by the broadcaster.</summary>
+    /// <summary>The bearer token the sockets present: the admin's on our server; ignored by the references.</summary>
     public string SocketToken { get; }
 
-    /// <summary>The size of each message the broadcaster sends; null for our server.</summary>
+    /// <summary>The size of each message posted to a reference; null for our server.</summary>
     public int? MessageBytes => message is null ? null : Encoding.UTF8.GetByteCount(message);
 
     /// <summary>CPU seconds of the PostgreSQL cluster so far, when the store is a local one; null otherwise.</summary>
@@ -71,9 +77,15 @@ public sealed class LiveTarget : IAsyncDisposable
     /// <summary>
     /// What runs, in order, each its own process with its own subscribers: the sides <c>--only</c> asks for, with JSON
     /// subscribers; or, when <c>--protocols</c> names another protocol, our server once per protocol named (the
-    /// broadcaster speaks only JSON).
+    /// broadcaster speaks only JSON). With <c>--plain-signalr</c>, the plain SignalR app last, with SignalR subscribers.
     /// </summary>
     public static IReadOnlyList<(string Side, string Protocol)> Runs(BenchArgs args)
+    {
+        var runs = OurRuns(args);
+        return args.Has(PlainSignalR.Name) ? [.. runs, (ServerProcess.PlainSignalR, Subscribers.SignalR)] : runs;
+    }
+
+    private static IReadOnlyList<(string Side, string Protocol)> OurRuns(BenchArgs args)
     {
         var protocols = Subscribers.Parse(args);
         if (protocols is [Subscribers.Json])
@@ -138,9 +150,17 @@ public sealed class LiveTarget : IAsyncDisposable
         return new LiveTarget(process, new Api(process.Address), null, "broadcaster", null, null, orderCreated ?? FallbackOrderCreated);
     }
 
+    /// <summary>The plain SignalR app, sending <paramref name="orderCreated"/> (our server's, when it ran first) per publish.</summary>
+    public static async Task<LiveTarget> StartPlainSignalRAsync(BenchArgs args, string? orderCreated, CancellationToken ct)
+    {
+        var process = await ServerProcess.StartPlainSignalRAsync(args, ct);
+        Console.WriteLine($"== {process.Name} pid {process.Pid} on {process.Address}, stock SignalR options");
+        return new LiveTarget(process, new Api(process.Address), null, process.Name, null, null, orderCreated ?? FallbackOrderCreated);
+    }
+
     /// <summary>
     /// One order: on our server a POST of a new order (201 with its id); on the broadcaster a POST of an
-    /// <c>order.created</c> with a new order id (202).
+    /// <c>order.created</c> with a new order id (202), and so on the plain SignalR app.
     /// </summary>
     public async Task<Posted> CreateOrderAsync(object order, CancellationToken ct)
     {

@@ -39,7 +39,10 @@ public sealed class ServerProcess : IAsyncDisposable
         AppDomain.CurrentDomain.ProcessExit += killOnExit;
     }
 
-    /// <summary><c>server</c> (ours) or <c>broadcaster</c> (the reference), as the bench's output names it.</summary>
+    /// <summary>The plain SignalR app's name in the bench's output.</summary>
+    public const string PlainSignalR = "plain-signalr";
+
+    /// <summary><c>server</c> (ours), <c>broadcaster</c> or <c>plain-signalr</c> (the references), as the bench's output names it.</summary>
     public string Name { get; }
 
     public Uri Address { get; }
@@ -122,6 +125,17 @@ public sealed class ServerProcess : IAsyncDisposable
             start.Environment["Broadcaster__ZeroByteReads"] = "true";
         }
         return await LaunchAsync("broadcaster", start, port, "", "", args.Has("server-output"), ct);
+    }
+
+    /// <summary>
+    /// The plain SignalR app (bench/GeoLogistics.Bench.PlainSignalR), the reference of our SignalR adapter: started as
+    /// the broadcaster is, with stock SignalR options.
+    /// </summary>
+    public static async Task<ServerProcess> StartPlainSignalRAsync(BenchArgs args, CancellationToken ct)
+    {
+        var dll = await BuildOutputAsync(!args.Has("no-build"), Path.Combine("bench", "GeoLogistics.Bench.PlainSignalR"), "GeoLogistics.Bench.PlainSignalR.dll", ct);
+        var start = StartInfo(dll, out var port);
+        return await LaunchAsync(PlainSignalR, start, port, "", "", args.Has("server-output"), ct);
     }
 
     /// <summary>Builds the project when <paramref name="build"/> (not --no-build), and returns the path of its Release output.</summary>

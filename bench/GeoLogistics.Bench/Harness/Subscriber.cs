@@ -25,7 +25,9 @@ public static class Subscribers
 {
     public const string Json = "json";
 
-    public static readonly IReadOnlyList<string> Known = [Json, "stomp", "socketio", "signalr"];
+    public const string SignalR = "signalr";
+
+    public static readonly IReadOnlyList<string> Known = [Json, "stomp", "socketio", SignalR];
 
     public static readonly BenchOption Option = new("protocols",
         "the subscribers' protocols, comma-separated: json (/api/ws), stomp (/ws-registry), socketio (/socket.io/, namespace /realtime), " +
@@ -54,7 +56,7 @@ public static class Subscribers
         Json => await WsClient.OpenAsync(server, token, "orders", ct),
         "stomp" => await StompClient.OpenAsync(server, token, "/topic/orders", ct),
         "socketio" => await SocketIoClient.OpenAsync(server, token, "/realtime", ct),
-        "signalr" => await SignalRClient.OpenAsync(server, token, "orders", ct),
+        SignalR => await SignalRClient.OpenAsync(server, token, "orders", ct),
         _ => throw new BenchException($"Unknown protocol '{protocol}'."),
     };
 }

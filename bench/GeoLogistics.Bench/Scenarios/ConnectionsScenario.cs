@@ -18,6 +18,7 @@ public sealed class ConnectionsScenario : IScenario
         .. BenchStore.Options,
         .. ServerProcess.Options,
         .. LiveTarget.Options,
+        LiveTarget.PlainSignalR,
         new("connections", "idle sockets to open", "5000"),
         RealtimeSetup.OpenConcurrency,
         LiveLoad.Settle("3"),

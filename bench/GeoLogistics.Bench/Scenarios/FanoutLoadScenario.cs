@@ -19,6 +19,7 @@ public sealed class FanoutLoadScenario : IScenario
         .. BenchStore.Options,
         .. ServerProcess.Options,
         .. LiveTarget.Options,
+        LiveTarget.PlainSignalR,
         new("subscribers", "sockets subscribed to orders (one admin token)", "5000"),
         new("rate", "target order creations per second", "20"),
         new("duration", "seconds of order creation", "20"),

@@ -69,7 +69,8 @@ internal static class LiveLoad
     /// <summary>
     /// Runs each side <c>--only</c> asks for, one after the other, each its own process with its own sockets: our server
     /// first, so that the broadcaster then sends our server's own <c>order.created</c> (same bytes, new order id). With
-    /// <c>--protocols</c>, our server once per protocol instead, in the order given (<see cref="LiveTarget.Runs"/>).
+    /// <c>--protocols</c>, our server once per protocol instead, in the order given; the plain SignalR app last, when
+    /// asked for (<see cref="LiveTarget.Runs"/>).
     /// </summary>
     public static async Task<List<LiveResult>> RunSidesAsync(BenchArgs args, LoadShape shape, string dispatchWhen, CancellationToken ct)
     {
@@ -79,9 +80,12 @@ internal static class LiveLoad
         foreach (var (side, protocol) in LiveTarget.Runs(args))
         {
             Console.WriteLine();
-            await using var target = side == "server"
-                ? await LiveTarget.StartServerAsync(args, dispatchWhen, ct)
-                : await LiveTarget.StartBroadcasterAsync(args, sample, ct);
+            await using var target = side switch
+            {
+                "server" => await LiveTarget.StartServerAsync(args, dispatchWhen, ct),
+                ServerProcess.PlainSignalR => await LiveTarget.StartPlainSignalRAsync(args, sample, ct),
+                _ => await LiveTarget.StartBroadcasterAsync(args, sample, ct),
+            };
             var result = await RunAsync(target, protocol, shape, ct);
             results.Add(result);
             if (shape.Orders > 0 && sample is null && await target.FirstOrderCreatedAsync(ct) is { } first)
@@ -305,15 +309,22 @@ internal static class LiveLoad
 
     /// <summary>
     /// Every figure of each run in a column, then each run ÷ the reference: our server ÷ the broadcaster where both ran;
-    /// with several protocols, each protocol ÷ JSON.
+    /// with several protocols on our server, each run ÷ our JSON. Where the plain SignalR app ran, also our SignalR ÷ it.
     /// </summary>
     public static void Print(string title, IReadOnlyList<LiveResult> results)
     {
-        var byProtocol = results.Select(r => r.Protocol).Distinct().Count() > 1;
-        string Label(LiveResult r) => byProtocol ? r.Protocol : r.Side;
-        var reference = byProtocol ? results.FirstOrDefault(r => r.Protocol == Subscribers.Json) : results.FirstOrDefault(r => r.Side == "broadcaster");
-        var compared = reference is null ? [] : results.Where(r => r != reference).ToList();
-        var table = new Table(["figure", .. results.Select(Label), .. compared.Select(r => $"{Label(r)} ÷ {Label(reference!)}")]);
+        var ours = results.Where(r => r.Side == "server").ToList();
+        var byProtocol = ours.Select(r => r.Protocol).Distinct().Count() > 1;
+        // Our server's columns are named by protocol unless it ran JSON alone; a reference's by its name.
+        var oursByProtocol = byProtocol || ours.Any(r => r.Protocol != Subscribers.Json);
+        string Label(LiveResult r) => r.Side == "server" && oursByProtocol ? r.Protocol : r.Side;
+        var reference = byProtocol ? ours.FirstOrDefault(r => r.Protocol == Subscribers.Json) : results.FirstOrDefault(r => r.Side == "broadcaster");
+        var ratios = reference is null ? [] : results.Where(r => r != reference).Select(r => (Of: r, To: reference)).ToList();
+        if (results.FirstOrDefault(r => r.Side == ServerProcess.PlainSignalR) is { } plain && ours.FirstOrDefault(r => r.Protocol == Subscribers.SignalR) is { } signalr)
+        {
+            ratios.Add((signalr, plain));
+        }
+        var table = new Table(["figure", .. results.Select(Label), .. ratios.Select(p => $"{Label(p.Of)} ÷ {Label(p.To)}")]);
         var shape = results[0].Shape;
 
         void Row(string figure, Func<LiveResult, string> value, Func<LiveResult, double>? ratioOf = null)
@@ -322,7 +333,7 @@ internal static class LiveLoad
             cells.AddRange(results.Select(value));
             if (ratioOf is not null)
             {
-                cells.AddRange(compared.Select(r => ratioOf(r) / ratioOf(reference!) is var ratio && double.IsFinite(ratio) ? $"{ratio:0.00}×" : "n/a"));
+                cells.AddRange(ratios.Select(p => ratioOf(p.Of) / ratioOf(p.To) is var ratio && double.IsFinite(ratio) ? $"{ratio:0.00}×" : "n/a"));
             }
             table.Add([.. cells]);
         }
@@ -378,8 +389,8 @@ internal static class LiveLoad
     /// </summary>
     public static void AdapterTargets(IReadOnlyList<LiveResult> results)
     {
-        var json = results.FirstOrDefault(r => r.Protocol == Subscribers.Json);
-        foreach (var r in results.Where(r => r.Protocol != Subscribers.Json))
+        var json = results.FirstOrDefault(r => r.Side == "server" && r.Protocol == Subscribers.Json);
+        foreach (var r in results.Where(r => r.Side == "server" && r.Protocol != Subscribers.Json))
         {
             if (r.Shape.Orders > 0)
             {
