@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using System.Net.WebSockets;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
@@ -89,7 +90,9 @@ public static class RealtimeApi
             admission.Dispose();
             throw;
         }
-        await sockets.ServeAsync(socket, CorkedUpgrade.StreamOf(http), caller, ExpiryOf(http), user, admission, http.RequestAborted);
+        var expires = ExpiryOf(http);
+        ForgetToken(http);
+        await sockets.ServeAsync(socket, CorkedUpgrade.StreamOf(http), caller, expires, user, admission, http.RequestAborted);
         return Results.Empty;
     }
 
@@ -115,6 +118,18 @@ public static class RealtimeApi
     {
         var exp = http.User.FindFirst(JwtRegisteredClaimNames.Exp)?.Value;
         return long.TryParse(exp, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.MaxValue;
+    }
+
+    /// <summary>
+    /// A request upgraded to a socket lives as long as the socket. Once the session has what it reads from the request
+    /// (the <see cref="Caller"/> in its items, the token's expiry), the token's principal is let go: its
+    /// <c>JsonWebToken</c> and claims are about 4 KiB per connection. Setting the user also drops the authentication
+    /// result that held the same principal.
+    /// </summary>
+    internal static void ForgetToken(HttpContext http)
+    {
+        var exp = http.User.FindFirst(JwtRegisteredClaimNames.Exp);
+        http.User = new ClaimsPrincipal(new ClaimsIdentity(exp is null ? [] : [new Claim(exp.Type, exp.Value)], http.User.Identity?.AuthenticationType));
     }
 
     private static IResult Stats(Caller caller, LiveHub hub, Tracker tracker, NodeIdentity node)

@@ -93,6 +93,7 @@ public static class OrdersHubSetup
             await RealtimeApi.TooManySockets(http, hub.Options).ExecuteAsync(http);
             return;
         }
+        RealtimeApi.ForgetToken(http);
         await inner(http);
     };
 }

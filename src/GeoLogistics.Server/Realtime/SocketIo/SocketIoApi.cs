@@ -96,8 +96,7 @@ public static class SocketIoApi
     {
         if (Caller.Of(http) is { } caller)
         {
-            var exp = http.User.FindFirst(JwtRegisteredClaimNames.Exp)?.Value;
-            return new HandshakeAuth(caller, long.TryParse(exp, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.MaxValue, null);
+            return new HandshakeAuth(caller, RealtimeApi.ExpiryOf(http), null);
         }
         return http.Request.Headers.Authorization.Count > 0 || http.Request.Query.ContainsKey("access_token")
             ? new HandshakeAuth(null, DateTimeOffset.MaxValue, "The token is not valid.")

@@ -117,8 +117,7 @@ public static class StompApi
     {
         if (Caller.Of(http) is { } caller)
         {
-            var exp = http.User.FindFirst(JwtRegisteredClaimNames.Exp)?.Value;
-            return (caller, long.TryParse(exp, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.MaxValue, false);
+            return (caller, RealtimeApi.ExpiryOf(http), false);
         }
         if (!string.IsNullOrEmpty(http.Request.Headers.Authorization))
         {
