@@ -38,10 +38,13 @@ builder.Services.AddHostedService<StoreInitializer>();
 builder.Services.AddDemo(builder.Configuration);
 builder.Services.AddSingleton(TimeProvider.System);
 
-// Writes with events: the outbox (a change and its events commit together), and the booking of a driver for an
+// Writes with events: the outbox (a change and its events commit together), what order and driver events carry read
+// back by their own modules (once per event, for every consumer of the feed), and the booking of a driver for an
 // order that dispatch and a dispatcher's assign share.
 builder.Services.AddScoped<EventLog>();
 builder.Services.AddEvents(builder.Configuration);
+builder.Services.AddSingleton(OrderEvents.Payload);
+builder.Services.AddSingleton(DriverEvents.Payload);
 builder.Services.AddScoped<Booking>();
 
 // Redis, when Redis:Configuration is set: the backplane that makes several nodes one for volatile messages and the

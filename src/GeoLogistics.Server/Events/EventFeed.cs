@@ -26,7 +26,7 @@ public sealed class EventFeedOptions
 /// a poll covers a lost wake-up.
 /// </summary>
 public sealed partial class EventFeed(
-    IServiceScopeFactory scopes, IOptions<EventFeedOptions> options, ILogger<EventFeed> logger, TimeProvider? clock = null) : BackgroundService
+    IServiceScopeFactory scopes, EventPayloads payloads, IOptions<EventFeedOptions> options, ILogger<EventFeed> logger, TimeProvider? clock = null) : BackgroundService
 {
     private readonly TimeProvider clock = clock ?? TimeProvider.System;
     private readonly List<Func<IReadOnlyList<CommittedEvent>, CancellationToken, Task>> consumers = [];
@@ -159,7 +159,7 @@ public sealed partial class EventFeed(
             {
                 return;
             }
-            var decoded = batch.ConvertAll(e => CommittedEvent.Decode(e));
+            var decoded = batch.ConvertAll(e => payloads.Decode(e));
             foreach (var consumer in consumers)
             {
                 try

@@ -1,9 +1,7 @@
 using System.Text.Json;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
-using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
-using GeoLogistics.Server.Orders;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -16,32 +14,19 @@ public sealed class EventLog(AppDb db, TimeProvider clock, EventFeed feed, Commi
 {
     private readonly List<EventFeed.Expected> awaited = [];
 
-    public EventRecord ForOrder(string type, Order order, Actor actor, IReadOnlyList<string> changed) => new()
+    /// <summary>
+    /// A new event, stamped now, for the change <paramref name="actor"/> made. The module that owns the object writes
+    /// <paramref name="data"/> (the object after the change) and the columns that say who may see it (OrderEvents,
+    /// DriverEvents): the log names no payload type.
+    /// </summary>
+    public EventRecord Record(string type, Actor actor, IReadOnlyList<string> changed, string data) => new()
     {
         Type = type,
         Ts = clock.Now(),
-        TenantId = order.TenantId,
-        OrderId = order.Id,
-        DriverId = order.DriverId,
-        CustomerId = order.CustomerId,
         ActorUserId = actor.UserId,
         ActorEmail = actor.Email,
         Changed = JsonSerializer.Serialize(changed, EventsJson.Default.IReadOnlyListString),
-        Data = JsonSerializer.Serialize(order.ToDto(), OrdersJson.Default.OrderDto),
-    };
-
-    /// <summary>A driver's status event is seen by admins, the driver and its own fleet's dispatchers.</summary>
-    public EventRecord ForDriver(Driver driver, Actor actor) => new()
-    {
-        Type = EventTypes.DriverStatusChanged,
-        Ts = clock.Now(),
-        TenantId = driver.TenantId,
-        DriverId = driver.Id,
-        OrderId = driver.CurrentOrderId,
-        ActorUserId = actor.UserId,
-        ActorEmail = actor.Email,
-        Changed = JsonSerializer.Serialize<IReadOnlyList<string>>(["status"], EventsJson.Default.IReadOnlyListString),
-        Data = JsonSerializer.Serialize(driver.ToDto(withPhone: false), DriversJson.Default.DriverDto),
+        Data = data,
     };
 
     /// <summary>

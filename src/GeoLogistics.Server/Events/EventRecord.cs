@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Http;
-using GeoLogistics.Server.Orders;
 
 namespace GeoLogistics.Server.Events;
 

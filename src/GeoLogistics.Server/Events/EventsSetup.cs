@@ -10,6 +10,7 @@ public static class EventsSetup
             .Validate(o => o.MaxAge is null || o.MaxAge > TimeSpan.Zero, "Events:Retention:MaxAge must be positive.")
             .Validate(o => o.Interval >= TimeSpan.FromMilliseconds(10), "Events:Retention:Interval must be at least 10 ms.")
             .ValidateOnStart();
+        services.AddSingleton<EventPayloads>();
         services.AddSingleton<EventFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<EventFeed>());
         services.AddSingleton<Sequencer>();

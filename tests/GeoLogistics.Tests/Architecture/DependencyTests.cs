@@ -21,11 +21,6 @@ public sealed class DependencyTests
     /// </summary>
     private static readonly Dictionary<(string From, string To), string> KnownBackEdges = new()
     {
-        // Events carries the typed object of each event (CommittedEvent.Order / .Driver) so no consumer parses JSON
-        // again, and the outbox serializes it from the entity (EventLog.ForOrder / ForDriver). Breaking these needs the
-        // payload records (and the enums and points they hold) moved to a module below both.
-        [("Events", "Orders")] = "CommittedEvent carries OrderDto; EventLog.ForOrder reads an Order",
-        [("Events", "Drivers")] = "CommittedEvent carries DriverDto; EventLog.ForDriver reads a Driver",
         // Auth is both the kernel every module names (Caller, Role, Actor) and sign-in: login answers with the user, a
         // token is issued for a User, and a session's caller is one query joining sessions, users and drivers. Breaking
         // these needs sign-in and that lookup moved above Users and Drivers, not a single type moved.

@@ -19,7 +19,7 @@ public static class LiveCore
     public static LiveHub Hub(int outboundQueueLimit = 4096)
     {
         var scopes = new ServiceCollection().BuildServiceProvider().GetRequiredService<IServiceScopeFactory>();
-        var feed = new EventFeed(scopes, Options.Create(new EventFeedOptions()), NullLogger<EventFeed>.Instance);
+        var feed = new EventFeed(scopes, new EventPayloads([]), Options.Create(new EventFeedOptions()), NullLogger<EventFeed>.Instance);
         return new LiveHub(feed, Options.Create(new RealtimeOptions { OutboundQueueLimit = outboundQueueLimit }));
     }
 
@@ -62,8 +62,10 @@ public static class LiveCore
             OrderId = order,
             DriverId = driverId,
             CustomerId = customerId,
-            Order = new OrderDto(order, $"GLO-{seq:000000}", tenant, customerId, status, 1, new GeoPoint(52.37, 4.89), new GeoPoint(52.36, 4.90),
+            Payload = new OrderDto(order, $"GLO-{seq:000000}", tenant, customerId, status, 1, new GeoPoint(52.37, 4.89), new GeoPoint(52.36, 4.90),
                 driverId, null, 0, kind, null, DispatchWhen.Created, now, now, null, null, null, null, null, null, null, null, null),
+            OrderStatus = status.Name(),
+            OrderKind = kind,
             Utf8 = Utf8(Name(seq)),
         };
     }

@@ -38,7 +38,7 @@ public interface ISubscribeReplies
 /// from the store in pages at the client's pace, then switch to live with no gap and no duplicate, and fill a map with
 /// the latest positions and ETAs.
 /// </summary>
-public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScopeFactory scopes) : IReplayFloor
+public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScopeFactory scopes, EventPayloads payloads) : IReplayFloor
 {
     // Each replay in progress and the seq it has read up to: retention prunes no further than the lowest.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<object, long> replaying = new();
@@ -152,7 +152,7 @@ public sealed class Subscriptions(LiveHub hub, ITopicAccess access, IServiceScop
             wire.Clear();
             foreach (var record in page)
             {
-                var message = LiveMessage.Of(CommittedEvent.Decode(record, decode));
+                var message = LiveMessage.Of(payloads.Decode(record, decode));
                 if (request.Filters.Match(message))
                 {
                     wire.Add(message);
