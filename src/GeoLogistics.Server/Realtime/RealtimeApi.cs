@@ -1,5 +1,5 @@
-using System.Security.Claims;
 using System.Net.WebSockets;
+using System.Security.Claims;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Events;

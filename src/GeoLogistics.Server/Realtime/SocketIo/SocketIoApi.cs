@@ -5,7 +5,6 @@ using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Realtime.Json;
 using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.JsonWebTokens;
 
 namespace GeoLogistics.Server.Realtime.SocketIo;
 

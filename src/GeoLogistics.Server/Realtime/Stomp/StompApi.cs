@@ -6,7 +6,6 @@ using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Realtime.Json;
 using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.JsonWebTokens;
 
 namespace GeoLogistics.Server.Realtime.Stomp;
 
