@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pg_port="${GEOLOGISTICS_TEST_PG_PORT:-55432}"
+# Ports below Linux's ephemeral range (32768-60999): a client socket that a bench or an earlier run left bound there
+# cannot take them from the servers.
+pg_port="${GEOLOGISTICS_TEST_PG_PORT:-25432}"
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # 1. Packages: PostgreSQL (Debian keeps it under /usr/lib/postgresql/<version>/bin), Redis, and Chromium for the
@@ -35,12 +37,12 @@ as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust -E UTF8 >/dev/
 # fsync off: a test cluster that is thrown away; durability is not what these tests measure.
 as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
   -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=500 -c fsync=off -c synchronous_commit=off" \
-  start >/dev/null
+  start >/dev/null || { cat "$pg_dir/server.log"; exit 1; }
 echo "== PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port"
 
 # 3. Redis: a throw-away instance on loopback for the tests of shared positions (they skip without it); no
 #    persistence. Stopped on exit together with PostgreSQL.
-redis_port="${GEOLOGISTICS_TEST_REDIS_PORT:-56379}"
+redis_port="${GEOLOGISTICS_TEST_REDIS_PORT:-26379}"
 redis_dir="$(mktemp -d /tmp/geologistics-redis.XXXXXX)"
 stop_redis() {
   [ -f "$redis_dir/redis.pid" ] && kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || true
