@@ -81,6 +81,10 @@ public sealed partial class RedisBackplane(
         // delivered in the order Redis relays them (a driver's positions stay in order).
         var queue = await SubscribeAsync(stoppingToken);
         queue.OnMessage(Receive);
+        // What another node published before this one subscribed reaches Redis within that node's write interval:
+        // read the keys after two, or a position published just before would be missed and an older one shown until
+        // the driver moves again. What is published from now on arrives on the channel, and a key never overwrites it.
+        await Task.Delay(2 * settings.WriteInterval, clock, stoppingToken);
         await LoadLatestAsync(PositionKeys, hub.RememberPosition, stoppingToken);
         // An ETA is kept only for an order under way, so the orders under way are known first.
         await activeOrders.WhenLoadedAsync(stoppingToken);

@@ -5,6 +5,7 @@ using GeoLogistics.Server.Nodes;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
 
 namespace GeoLogistics.Tests.Nodes;
 
@@ -82,19 +83,23 @@ public class BackplaneTests
     [Fact]
     public async Task A_map_on_another_node_or_on_a_node_started_later_starts_with_the_latest_positions()
     {
-        var settings = TestStore.RedisSettings();
+        // Positions reach Redis every 2 s: C starts while the newest has been published but not yet written.
+        var settings = new Dictionary<string, string?>(TestStore.RedisSettings()) { ["Redis:WriteInterval"] = "00:00:02" };
         await using var a = await TestApp.StartAsync(settings);
         await using var b = TestApp.StartNode(a, settings);
         var driverId = (await a.DriverRecordAsync(1)).Id;
         var driver = await a.DriverAsync(1);
+        var redis = a.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        var key = $"{settings["Redis:KeyPrefix"]}live:position:{driverId:N}";
         await ReportAsync(driver, 52.3610, 20);
+        await WaitUntilAsync(() => redis.KeyExists(key), "node A wrote the first position to Redis");
         await ReportAsync(driver, 52.3611, 10);
         var hubOfB = b.Services.GetRequiredService<LiveHub>();
         await WaitUntilAsync(() => hubOfB.LatestPosition(driverId) is { } p && p.Utf8.Span.IndexOf("52.3611"u8) >= 0, "node B heard the newest position");
 
         await using var c = TestApp.StartNode(a, settings);
         var hubOfC = c.Services.GetRequiredService<LiveHub>();
-        // C started after both positions: it finds the newest in Redis.
+        // C subscribed after both positions were published: it finds the newest in Redis, not the one written before.
         await WaitUntilAsync(() => hubOfC.LatestPosition(driverId) is not null, "node C read the latest positions");
 
         foreach (var node in new[] { b, c })
