@@ -14,8 +14,11 @@ public abstract class AppDb(DbContextOptions options) : DbContext(options)
     public DbSet<Counter> Counters => Set<Counter>();
     public DbSet<IdempotencyRecord> IdempotencyRecords => Set<IdempotencyRecord>();
 
-    /// <summary>Set when events were saved in the open transaction: its commit wakes the sequencer.</summary>
+    /// <summary>Set when events were saved in the open transaction: its commit numbers them, or wakes what does (Events/CommitSignal).</summary>
     public bool WroteEvents { get; set; }
+
+    /// <summary>Set when the open transaction's events were numbered as it committed (SQLite).</summary>
+    public bool NumberedEvents { get; set; }
 
     /// <summary>On SQLite, why this context holds its turn at the <see cref="StoreWriteGate"/>, if it does.</summary>
     internal WriteTurn WriteTurn { get; set; }

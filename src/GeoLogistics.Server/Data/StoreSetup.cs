@@ -10,15 +10,18 @@ public static class StoreSetup
 {
     public const string DefaultSqlite = "Data Source=data/geologistics.db";
 
-    /// <summary>PostgreSQL when <c>ConnectionStrings:Postgres</c> is set, else the embedded SQLite file.</summary>
+    /// <summary>
+    /// PostgreSQL when <c>ConnectionStrings:Postgres</c> is set, else the embedded SQLite file. Every
+    /// <see cref="IInterceptor"/> registered as a service joins the store's own (after them), so a feature can act on
+    /// its commits without the store naming it.
+    /// </summary>
     public static IServiceCollection AddStore(this IServiceCollection services, IConfiguration config, IHostEnvironment env)
     {
-        services.AddSingleton<CommitSignal>();
         var postgres = config.GetConnectionString("Postgres");
         if (!string.IsNullOrWhiteSpace(postgres))
         {
             services.AddSingleton(new StoreWriteGate(serializes: false));
-            services.AddDbContextPool<AppDb, PostgresAppDb>((sp, o) => o.UseNpgsql(postgres).QuietFailures().AddInterceptors(sp.GetRequiredService<CommitSignal>()));
+            services.AddDbContextPool<AppDb, PostgresAppDb>((sp, o) => o.UseNpgsql(postgres).QuietFailures().AddInterceptors(sp.GetServices<IInterceptor>()));
         }
         else
         {
@@ -26,7 +29,7 @@ public static class StoreSetup
             // The server's own writers take turns before they ask for the file's write lock (StoreWriteGate).
             services.AddSingleton(new StoreWriteGate(serializes: true));
             services.AddDbContextPool<AppDb, SqliteAppDb>((sp, o) => o.UseSqlite(sqlite).QuietFailures()
-                .AddInterceptors(new SqlitePragmas(), sp.GetRequiredService<StoreWriteGate>(), sp.GetRequiredService<CommitSignal>()));
+                .AddInterceptors([new SqlitePragmas(), sp.GetRequiredService<StoreWriteGate>(), .. sp.GetServices<IInterceptor>()]));
         }
         services.AddHealthChecks().AddDbContextCheck<AppDb>("store", tags: ["ready"]);
         return services;

@@ -32,32 +32,44 @@ public sealed class EventLog(AppDb db, TimeProvider clock, EventFeed feed, Commi
     /// <summary>
     /// Saves the tracked changes and appends <paramref name="events"/> atomically (in the caller's transaction, if it
     /// has one open), unnumbered: no row that every writer shares is taken, so commits do not wait for each other.
-    /// The sequencer numbers the events once committed (docs/adr/0002). Without a caller's transaction this is one
-    /// SaveChanges (one batch, one round trip when it fits in one), and it then waits until the feed has handed the
-    /// events out, so whoever made the change can read it back from the log.
+    /// They are numbered as their transaction commits on SQLite, by the sequencer after it on PostgreSQL
+    /// (<see cref="CommitSignal"/>, docs/adr/0002). Without a caller's transaction this is one SaveChanges (one batch,
+    /// one round trip when it fits in one; on SQLite in a transaction of its own, which numbers them), and it then
+    /// waits until the feed has handed the events out, so whoever made the change can read it back from the log.
     /// </summary>
     public async Task SaveAsync(IReadOnlyList<EventRecord> events, CancellationToken ct)
     {
         var ambient = db.Database.CurrentTransaction is not null;
+        await using var own = ambient || !commits.NumbersAtCommit ? null : await db.Database.BeginTransactionAsync(ct);
         db.Events.AddRange(events);
-        // In the caller's transaction, its commit wakes the sequencer (CommitSignal); otherwise this call does.
-        db.WroteEvents = ambient;
+        // In a transaction (the caller's, or SQLite's own), its commit numbers the events or wakes the sequencer; otherwise this call does.
+        db.WroteEvents = ambient || own is not null;
         await db.SaveChangesAsync(ct);
         if (events.Count > 0)
         {
             awaited.Add(feed.Expect(events.Max(e => e.Id)));
         }
-        if (!ambient)
+        if (ambient)
+        {
+            return;
+        }
+        if (own is not null)
+        {
+            await own.CommitAsync(ct);
+        }
+        else
         {
             commits.Raise();
-            await PublishedAsync(ct);
         }
+        await PublishedAsync(ct);
     }
 
     /// <summary>
     /// Right after the commit of events that a writer inserted with statements of its own (the booking,
-    /// Orders/Booking.cs), <paramref name="lastEventId"/> the last one's insertion key: wakes the sequencer and, when
-    /// its caller reads the change back, lets <see cref="PublishedAsync"/> wait for them.
+    /// Orders/Booking.cs), <paramref name="lastEventId"/> the last one's insertion key: lets
+    /// <see cref="PublishedAsync"/> wait for them when its caller reads the change back, and wakes the sequencer on
+    /// PostgreSQL (there the writer commits in its own statements). On SQLite the writer commits through EF Core with
+    /// <see cref="AppDb.WroteEvents"/> set, so its commit numbered them.
     /// </summary>
     public void Committed(long lastEventId, bool readBack)
     {
@@ -65,7 +77,10 @@ public sealed class EventLog(AppDb db, TimeProvider clock, EventFeed feed, Commi
         {
             awaited.Add(feed.Expect(lastEventId));
         }
-        commits.Raise();
+        if (!commits.NumbersAtCommit)
+        {
+            commits.Raise();
+        }
     }
 
     /// <summary>

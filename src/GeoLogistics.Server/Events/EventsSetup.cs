@@ -1,3 +1,5 @@
+using Microsoft.EntityFrameworkCore.Diagnostics;
+
 namespace GeoLogistics.Server.Events;
 
 public static class EventsSetup
@@ -11,6 +13,9 @@ public static class EventsSetup
             .Validate(o => o.Interval >= TimeSpan.FromMilliseconds(10), "Events:Retention:Interval must be at least 10 ms.")
             .ValidateOnStart();
         services.AddSingleton<EventPayloads>();
+        // The store's interceptor for commits that saved events (numbers them on SQLite, wakes the sequencer on PostgreSQL).
+        services.AddSingleton<CommitSignal>();
+        services.AddSingleton<IInterceptor>(sp => sp.GetRequiredService<CommitSignal>());
         services.AddSingleton<EventFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<EventFeed>());
         services.AddSingleton<Sequencer>();

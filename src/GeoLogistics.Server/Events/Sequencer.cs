@@ -26,20 +26,6 @@ public sealed partial class Sequencer(
     /// <summary>The sequencer sends this after numbering; every node's feed listens.</summary>
     public const string NumberedChannel = "glo_events_numbered";
 
-    /// <summary>
-    /// Gives the next seqs, after the highest given, to the oldest unnumbered rows by insertion key. Only rows
-    /// committed before the statement began are visible to it, and the whole batch commits at once, so no reader
-    /// sees a seq before the seqs below it. <c>"Seq" IS NULL</c> is checked again on each row: a second sequencer by
-    /// mistake skips what the first numbered, and the unique index refuses any seq given twice.
-    /// </summary>
-    private const string NumberBatch = """
-        UPDATE "Events" SET "Seq" = n."New"
-        FROM (SELECT u."Id", (SELECT COALESCE(MAX("Seq"), 0) FROM "Events") + row_number() OVER (ORDER BY u."Id") AS "New"
-              FROM (SELECT "Id" FROM "Events" WHERE "Seq" IS NULL ORDER BY "Id" LIMIT @batch) AS u) AS n
-        WHERE "Events"."Id" = n."Id" AND "Events"."Seq" IS NULL
-        RETURNING "Seq"
-        """;
-
     private volatile bool holder;
 
     /// <summary>Whether this node numbers the store's events now.</summary>
@@ -206,21 +192,11 @@ public sealed partial class Sequencer(
         var numbered = false;
         while (true)
         {
-            var count = 0;
+            int count;
             // On SQLite a batch is a write like any other: it takes its turn (StoreWriteGate; open on PostgreSQL).
             using (await writers.EnterAsync(ct))
-            await using (var command = connection.CreateCommand())
             {
-                command.CommandText = NumberBatch;
-                var batch = command.CreateParameter();
-                batch.ParameterName = "@batch";
-                batch.Value = options.Value.BatchSize;
-                command.Parameters.Add(batch);
-                await using var reader = await command.ExecuteReaderAsync(ct);
-                while (await reader.ReadAsync(ct))
-                {
-                    count++;
-                }
+                count = await EventNumbering.NumberBatchAsync(connection, null, options.Value.BatchSize, ct);
             }
             if (count == 0)
             {

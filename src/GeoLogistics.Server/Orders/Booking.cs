@@ -164,6 +164,8 @@ public sealed class Booking(AppDb db, EventLog log, TimeProvider clock)
             var lastEventId = await AppendAsync(request, now, events, postgres, sqlite, ct);
             if (sqlite is not null)
             {
+                // Its commit numbers the events (Events/CommitSignal).
+                db.WroteEvents = true;
                 await sqlite.CommitAsync(ct);
             }
             log.Committed(lastEventId, request.ReadBack);

@@ -109,6 +109,66 @@ public class SequencerTests
     }
 
     /// <summary>
+    /// On SQLite a writer numbers its own events as it commits (writers take turns there anyway): a reader never sees
+    /// a committed event without its seq, whatever wrote it (orders over the API, a booking, a caller's transaction).
+    /// </summary>
+    [Fact]
+    public async Task On_sqlite_events_are_numbered_in_their_own_commit_so_no_reader_sees_one_unnumbered()
+    {
+        await using var app = await TestApp.StartAsync();
+        if (app.Store.IsPostgres)
+        {
+            Assert.Skip("On PostgreSQL the sequencer numbers events after their commit (docs/adr/0002).");
+        }
+        var dispatcher = await app.DispatcherAsync();
+        var tenant = await app.TenantAsync("Demo Hospital");
+        var driverId = (await app.DriverRecordAsync(1)).Id;
+        var driver = await app.DriverAsync(1);
+        var unnumberedSeen = 0;
+        var reads = 0;
+        using var stop = new CancellationTokenSource();
+
+        async Task Watch()
+        {
+            await using var connection = new SqliteConnection(app.Store.Settings["ConnectionStrings:Sqlite"]);
+            await connection.OpenAsync(Ct);
+            await using var command = new SqliteCommand("""SELECT COUNT(*) FROM "Events" WHERE "Seq" IS NULL""", connection);
+            while (!stop.IsCancellationRequested)
+            {
+                unnumberedSeen += Convert.ToInt32(await command.ExecuteScalarAsync(Ct), System.Globalization.CultureInfo.InvariantCulture);
+                reads++;
+            }
+        }
+
+        async Task CallersTransaction(int i)
+        {
+            await using var scope = app.Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+            var log = scope.ServiceProvider.GetRequiredService<EventLog>();
+            await using var tx = await db.Database.BeginTransactionAsync(Ct);
+            await log.SaveAsync([new EventRecord { Type = "test.marker", TenantId = tenant.Id, ActorEmail = "test", Data = $$"""{"marker":{{i}}}""" }], Ct);
+            await tx.CommitAsync(Ct);
+        }
+
+        var watching = Task.Run(Watch, Ct);
+        var created = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => Task.Run(async () =>
+            (await (await dispatcher.PostAsJsonAsync("/api/orders", NewOrder(), Ct)).ReadJsonAsync()).GetProperty("id").GetGuid(), Ct)));
+        await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Task.Run(() => CallersTransaction(i), Ct)));
+        // A booking (its own statements, in its own transaction).
+        (await driver.PostAsJsonAsync("/api/drivers/me/status", new { online = true }, Ct)).EnsureSuccessStatusCode();
+        (await dispatcher.PostAsJsonAsync($"/api/orders/{created[0]}/assign", new { driverId }, Ct)).EnsureSuccessStatusCode();
+        await stop.CancelAsync();
+        await watching;
+
+        Assert.True(reads > 0);
+        Assert.Equal(0, unnumberedSeen);
+        var stored = await app.WithDbAsync(db => db.Events.AsNoTracking().Select(e => e.Seq).ToListAsync(Ct));
+        Assert.Equal(Enumerable.Range(1, stored.Count).Select(n => (long?)n), stored.Order());
+        // 40 orders, 40 markers, the driver online, and the booking's order and driver events.
+        Assert.True(stored.Count >= 83, $"{stored.Count} events");
+    }
+
+    /// <summary>
     /// The process dies after a change committed and before its event was numbered: the row is in the log without a
     /// seq. The next server numbers it when it starts, after everything numbered before, and a client resuming with
     /// <c>since</c> gets it.
