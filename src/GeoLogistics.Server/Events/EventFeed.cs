@@ -117,44 +117,59 @@ public sealed partial class EventFeed(
     /// </summary>
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        head = await WithDb(db => db.Events.MaxAsync(e => e.Seq, cancellationToken), cancellationToken) ?? 0;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            head = await scope.ServiceProvider.GetRequiredService<AppDb>().Events.MaxAsync(e => e.Seq, cancellationToken) ?? 0;
+        }
         await base.StartAsync(cancellationToken);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
+        try
         {
-            try
+            while (!stoppingToken.IsCancellationRequested)
             {
-                await signal.WaitAsync(options.Value.PollInterval, stoppingToken);
-                await DrainAsync(stoppingToken);
+                try
+                {
+                    await signal.WaitAsync(options.Value.PollInterval, stoppingToken);
+                    await DrainAsync(stoppingToken);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e) when (StoreFailures.IsTransient(e))
+                {
+                    // An outage is expected now and then: one line per retry, no stack trace.
+                    LogFeedStoreDown(logger, e.GetType().Name);
+                    await CloseReaderAsync();
+                    await Task.Delay(options.Value.PollInterval, stoppingToken);
+                }
+                catch (Exception e)
+                {
+                    LogFeedError(logger, e);
+                    await CloseReaderAsync();
+                    await Task.Delay(options.Value.PollInterval, stoppingToken);
+                }
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (StoreFailures.IsTransient(e))
-            {
-                // An outage is expected now and then: one line per retry, no stack trace.
-                LogFeedStoreDown(logger, e.GetType().Name);
-                await Task.Delay(options.Value.PollInterval, stoppingToken);
-            }
-            catch (Exception e)
-            {
-                LogFeedError(logger, e);
-                await Task.Delay(options.Value.PollInterval, stoppingToken);
-            }
+        }
+        finally
+        {
+            await CloseReaderAsync();
         }
     }
 
     private async Task DrainAsync(CancellationToken ct)
     {
+        var db = await ReaderAsync(ct);
         while (true)
         {
-            var after = Head;
-            var batch = await WithDb(db => db.Events.AsNoTracking().Where(e => e.Seq > after).OrderBy(e => e.Seq)
-                .Take(options.Value.BatchSize).ToListAsync(ct), ct);
+            var batch = new List<EventRecord>();
+            await foreach (var e in After(db, Head, options.Value.BatchSize).WithCancellation(ct))
+            {
+                batch.Add(e);
+            }
             if (batch.Count == 0)
             {
                 return;
@@ -178,11 +193,44 @@ public sealed partial class EventFeed(
         }
     }
 
-    private async Task<T> WithDb<T>(Func<AppDb, Task<T>> read, CancellationToken ct)
+    /// <summary>The events after a seq, in seq order: compiled once, as the feed runs it several times a second.</summary>
+    private static readonly Func<AppDb, long, int, IAsyncEnumerable<EventRecord>> After = EF.CompileAsyncQuery(
+        (AppDb db, long after, int take) => db.Set<EventRecord>().AsNoTracking().Where(e => e.Seq > after).OrderBy(e => e.Seq).Take(take));
+
+    // The feed's own context, its connection kept open between reads (no round through the pool, no per-open
+    // settings each time): it reads the log for every commit, for the life of the process. Closed after a failure,
+    // opened again at the next read.
+    private AsyncServiceScope? reading;
+    private AppDb? reader;
+
+    private async Task<AppDb> ReaderAsync(CancellationToken ct)
     {
-        ct.ThrowIfCancellationRequested();
-        await using var scope = scopes.CreateAsyncScope();
-        return await read(scope.ServiceProvider.GetRequiredService<AppDb>());
+        if (reader is { } open)
+        {
+            return open;
+        }
+        var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
+        try
+        {
+            await db.Database.OpenConnectionAsync(ct);
+        }
+        catch
+        {
+            await scope.DisposeAsync();
+            throw;
+        }
+        (reading, reader) = (scope, db);
+        return db;
+    }
+
+    private async Task CloseReaderAsync()
+    {
+        if (reading is { } scope)
+        {
+            (reading, reader) = (null, null);
+            await scope.DisposeAsync();
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A consumer of the event feed failed on seq {First}..{Last}")]
