@@ -97,7 +97,7 @@ public sealed class RecordingTransport : ISessionTransport
 
     private readonly List<Outgoing> delivered = [];
 
-    public async ValueTask SendAsync(Outgoing message, CancellationToken ct)
+    public async ValueTask SendAsync(Outgoing message, bool more, CancellationToken ct)
     {
         Task? held;
         lock (gate)

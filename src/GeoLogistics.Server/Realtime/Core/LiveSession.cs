@@ -36,10 +36,11 @@ public interface ISessionTransport
     bool DeliversPerSubscription { get; }
 
     /// <summary>
-    /// Writes one message, framing an event in the protocol's form; one call at a time. It may hold it until
-    /// <see cref="FlushAsync"/>. Throws when the connection is gone.
+    /// Writes one message, framing an event in the protocol's form; one call at a time. When <paramref name="more"/>
+    /// (another message is queued behind it) it may hold it until <see cref="FlushAsync"/>, so a burst leaves in one
+    /// write; a lone message may go straight out. Throws when the connection is gone.
     /// </summary>
-    ValueTask SendAsync(Outgoing message, CancellationToken ct);
+    ValueTask SendAsync(Outgoing message, bool more, CancellationToken ct);
 
     /// <summary>Puts what <see cref="SendAsync"/> held on the network: the session calls it once its outbox is empty.</summary>
     ValueTask FlushAsync();
@@ -312,10 +313,10 @@ public sealed class LiveSession : IThreadPoolWorkItem
         {
             while (true)
             {
-                while (!IsClosing && TryTake(out var message))
+                while (!IsClosing && TryTake(out var message, out var more))
                 {
                     // No cancellation token: registering one per message costs; a stuck socket is aborted instead.
-                    await transport.SendAsync(message, CancellationToken.None);
+                    await transport.SendAsync(message, more, CancellationToken.None);
                     Volatile.Write(ref sent, sent + 1);
                     if (Volatile.Read(ref drainWait) is { } wait && QueuedCount() <= wait.Depth)
                     {
@@ -344,11 +345,13 @@ public sealed class LiveSession : IThreadPoolWorkItem
         await EndAsync();
     }
 
-    private bool TryTake(out Outgoing message)
+    private bool TryTake(out Outgoing message, out bool more)
     {
         lock (gate)
         {
-            return outbox.TryTake(out message);
+            var taken = outbox.TryTake(out message);
+            more = !outbox.IsEmpty;
+            return taken;
         }
     }
 

@@ -56,7 +56,13 @@ public sealed class CorkableStream(Stream inner, ArrayPool<byte>? pool = null) :
     public void Cork() => Volatile.Write(ref corked, true);
 
     /// <summary>Writes what was held, in one write, and lets later writes through.</summary>
-    public async ValueTask UncorkAsync(CancellationToken ct = default)
+    /// <remarks>
+    /// Cork and uncork come from one writer at a time (the session's sender, then the close), and nothing is held
+    /// while uncorked: a stream not corked has nothing to write, and takes no turn for it.
+    /// </remarks>
+    public ValueTask UncorkAsync(CancellationToken ct = default) => Volatile.Read(ref corked) ? WriteHeldThroughAsync(ct) : ValueTask.CompletedTask;
+
+    private async ValueTask WriteHeldThroughAsync(CancellationToken ct)
     {
         await TakeTurnAsync(ct);
         try

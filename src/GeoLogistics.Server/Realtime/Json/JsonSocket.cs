@@ -33,9 +33,12 @@ public sealed class JsonSocket : ISessionTransport
     /// <summary>An event goes once per connection, in its own JSON (SPEC §5).</summary>
     public bool DeliversPerSubscription => false;
 
-    public ValueTask SendAsync(Outgoing message, CancellationToken ct)
+    public ValueTask SendAsync(Outgoing message, bool more, CancellationToken ct)
     {
-        stream?.Cork();
+        if (more)
+        {
+            stream?.Cork();
+        }
         return socket.SendAsync(message.Utf8, WebSocketMessageType.Text, endOfMessage: true, ct);
     }
 

@@ -39,7 +39,8 @@ public sealed class HubTransport : ISessionTransport, ISubscribeReplies
     /// </summary>
     public bool DeliversPerSubscription => false;
 
-    public ValueTask SendAsync(Outgoing message, CancellationToken ct)
+    // Held until the flush (or HoldAtMost) whatever follows: SignalR's own write is the costly part, once per burst.
+    public ValueTask SendAsync(Outgoing message, bool more, CancellationToken ct)
     {
         if (message.Event is { } e)
         {

@@ -46,7 +46,8 @@ public sealed class NamespaceSocket : ISessionTransport
     /// <summary>Rooms: an event goes once per namespace socket, however many of its rooms it matches.</summary>
     public bool DeliversPerSubscription => false;
 
-    public ValueTask SendAsync(Outgoing message, CancellationToken ct) =>
+    // Engine.IO gathers a burst in its own queue whatever follows (EngineConnection).
+    public ValueTask SendAsync(Outgoing message, bool more, CancellationToken ct) =>
         engine.WriteAsync(message.Event is { } e ? SocketIoEvents.Frame(e, Namespace, Session.Caller) : message.Reply);
 
     public ValueTask FlushAsync()

@@ -87,7 +87,7 @@ public sealed class StompConnection : ISessionTransport
 
     // ---- Writing (the session's sender, one call at a time) ----
 
-    public async ValueTask SendAsync(Outgoing message, CancellationToken ct)
+    public async ValueTask SendAsync(Outgoing message, bool more, CancellationToken ct)
     {
         ReadOnlyMemory<byte> frame;
         if (message.Event is { } e)
@@ -112,12 +112,15 @@ public sealed class StompConnection : ISessionTransport
         {
             frame = message.Reply;
         }
-        await WriteAsync(frame, ct);
+        await WriteAsync(frame, more, ct);
     }
 
-    private ValueTask WriteAsync(ReadOnlyMemory<byte> frame, CancellationToken ct)
+    private ValueTask WriteAsync(ReadOnlyMemory<byte> frame, bool more, CancellationToken ct)
     {
-        stream?.Cork();
+        if (more)
+        {
+            stream?.Cork();
+        }
         if (wire.IsSockJs)
         {
             wireBuffer ??= new ArrayBufferWriter<byte>(frame.Length + 64);
@@ -197,7 +200,7 @@ public sealed class StompConnection : ISessionTransport
         {
             if (last is not null)
             {
-                await WriteAsync(last, ct);
+                await WriteAsync(last, more: true, ct);
             }
             await wire.CloseFrameAsync(socket, (int)status, close.Text, ct);
         });
