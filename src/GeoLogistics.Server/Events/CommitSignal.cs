@@ -50,16 +50,7 @@ public sealed class CommitSignal(EventFeed feed, StoreWriteGate writers, IOption
         return ValueTask.FromResult(result);
     }
 
-    public override InterceptionResult TransactionCommitting(DbTransaction transaction, TransactionEventData eventData, InterceptionResult result)
-    {
-        if (NumbersAtCommit && eventData.Context is AppDb { WroteEvents: true } db)
-        {
-            EventNumbering.NumberAll(transaction, options.Value.BatchSize);
-            db.NumberedEvents = true;
-        }
-        return result;
-    }
-
+    // A transaction committed synchronously (nothing here does) is not numbered at its commit: its commit wakes the sequencer.
     public override async ValueTask<InterceptionResult> TransactionCommittingAsync(
         DbTransaction transaction, TransactionEventData eventData, InterceptionResult result, CancellationToken cancellationToken = default)
     {

@@ -139,16 +139,17 @@ public sealed partial class EventFeed(
                 {
                     return;
                 }
-                catch (Exception e) when (StoreFailures.IsTransient(e))
-                {
-                    // An outage is expected now and then: one line per retry, no stack trace.
-                    LogFeedStoreDown(logger, e.GetType().Name);
-                    await CloseReaderAsync();
-                    await Task.Delay(options.Value.PollInterval, stoppingToken);
-                }
                 catch (Exception e)
                 {
-                    LogFeedError(logger, e);
+                    if (StoreFailures.IsTransient(e))
+                    {
+                        // An outage is expected now and then: one line per retry, no stack trace.
+                        LogFeedStoreDown(logger, e.GetType().Name);
+                    }
+                    else
+                    {
+                        LogFeedError(logger, e);
+                    }
                     await CloseReaderAsync();
                     await Task.Delay(options.Value.PollInterval, stoppingToken);
                 }

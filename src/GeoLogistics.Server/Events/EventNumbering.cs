@@ -23,7 +23,13 @@ public static class EventNumbering
     /// <summary>Numbers one batch of at most <paramref name="batchSize"/> events on the connection (in the transaction, if one is given); how many it numbered.</summary>
     public static async Task<int> NumberBatchAsync(DbConnection connection, DbTransaction? transaction, int batchSize, CancellationToken ct)
     {
-        await using var command = Command(connection, transaction, batchSize);
+        await using var command = connection.CreateCommand();
+        command.CommandText = NumberBatch;
+        command.Transaction = transaction;
+        var batch = command.CreateParameter();
+        batch.ParameterName = "@batch";
+        batch.Value = batchSize;
+        command.Parameters.Add(batch);
         await using var reader = await command.ExecuteReaderAsync(ct);
         var count = 0;
         while (await reader.ReadAsync(ct))
@@ -39,34 +45,5 @@ public static class EventNumbering
         while (await NumberBatchAsync(transaction.Connection!, transaction, batchSize, ct) == batchSize)
         {
         }
-    }
-
-    /// <summary>As <see cref="NumberAllAsync"/>, for a transaction committed synchronously.</summary>
-    public static void NumberAll(DbTransaction transaction, int batchSize)
-    {
-        int count;
-        do
-        {
-            using var command = Command(transaction.Connection!, transaction, batchSize);
-            using var reader = command.ExecuteReader();
-            count = 0;
-            while (reader.Read())
-            {
-                count++;
-            }
-        }
-        while (count == batchSize);
-    }
-
-    private static DbCommand Command(DbConnection connection, DbTransaction? transaction, int batchSize)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = NumberBatch;
-        command.Transaction = transaction;
-        var batch = command.CreateParameter();
-        batch.ParameterName = "@batch";
-        batch.Value = batchSize;
-        command.Parameters.Add(batch);
-        return command;
     }
 }
