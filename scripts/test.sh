@@ -30,7 +30,7 @@ as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; 
 [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$pg_dir"
 stop_pg() {
   as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$pg_dir"
+  rm -rf "$pg_dir" || true
 }
 trap stop_pg EXIT
 as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust -E UTF8 >/dev/null
@@ -45,8 +45,14 @@ echo "== PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.
 redis_port="${GEOLOGISTICS_TEST_REDIS_PORT:-26379}"
 redis_dir="$(mktemp -d /tmp/geologistics-redis.XXXXXX)"
 stop_redis() {
-  [ -f "$redis_dir/redis.pid" ] && kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || true
-  rm -rf "$redis_dir"
+  local pid=""
+  [ -f "$redis_dir/redis.pid" ] && pid="$(cat "$redis_dir/redis.pid")"
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    # Redis writes its log as it stops: its folder goes once it is gone (a run failed on "Directory not empty").
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -rf "$redis_dir" || true
 }
 trap 'stop_redis; stop_pg' EXIT
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
@@ -73,7 +79,7 @@ dotnet format GeoLogistics.slnx --verify-no-changes
 #    of its failures (name, message, stack; not the server logs), so the end of the output says what failed.
 dotnet build GeoLogistics.slnx -c Release --nologo -v quiet
 log_dir="$(mktemp -d /tmp/geologistics-tests.XXXXXX)"
-trap 'stop_redis; stop_pg; rm -rf "$log_dir"' EXIT
+trap 'stop_redis; stop_pg; rm -rf "$log_dir" || true' EXIT
 run_pass() {
   local name="$1"
   shift
