@@ -35,6 +35,8 @@ public static class RealtimeApi
         services.AddSingleton<JsonSockets>();
         services.AddSingleton<DirectSockets>();
         services.AddHostedService<TokenExpiry>();
+        services.AddSingleton<SocketKeepAlive>();
+        services.AddHostedService(sp => sp.GetRequiredService<SocketKeepAlive>());
         services.AddStomp(config);
         services.AddOrdersHub();
         return services;
@@ -81,8 +83,8 @@ public static class RealtimeApi
         {
             socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
             {
-                KeepAliveInterval = options.Value.KeepAliveInterval,
-                KeepAliveTimeout = options.Value.IdleTimeout,
+                // The server's one keep-alive sweep pings it (SocketKeepAlive), not a timer of its own.
+                KeepAliveInterval = TimeSpan.Zero,
             });
         }
         catch

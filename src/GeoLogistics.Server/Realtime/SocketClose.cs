@@ -15,7 +15,7 @@ public static class SocketClose
     /// does is aborted after a while. The client's answer ends the receive loop; one that does not answer is cut off.
     /// </summary>
     public static async ValueTask SendAsync(
-        WebSocket socket, WebSocketCloseStatus status, string text, CorkableStream? stream, Func<CancellationToken, ValueTask>? lastWords = null)
+        WebSocket socket, WebSocketCloseStatus status, string text, SocketStream? stream, Func<CancellationToken, ValueTask>? lastWords = null)
     {
         if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {

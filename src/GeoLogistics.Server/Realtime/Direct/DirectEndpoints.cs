@@ -47,12 +47,10 @@ public abstract class DirectEndpoint(string path, HandshakeToken token)
 }
 
 /// <summary>
-/// An upgrade an endpoint took: the subprotocol its 101 names, the socket's keep-alive, the place under the per-user cap
-/// it holds (given back if the upgrade fails before <see cref="Serve"/>), and what serves the socket from then on.
+/// An upgrade an endpoint took: the subprotocol its 101 names, the place under the per-user cap it holds (given back if
+/// the upgrade fails before <see cref="Serve"/>), and what serves the socket from then on (and keeps it alive).
 /// </summary>
-public sealed record DirectUpgrade(
-    string? SubProtocol, TimeSpan KeepAliveInterval, TimeSpan KeepAliveTimeout, IDisposable? Admission,
-    Func<WebSocket, CorkableStream, CancellationToken, Task> Serve);
+public sealed record DirectUpgrade(string? SubProtocol, IDisposable? Admission, Func<WebSocket, SocketStream, CancellationToken, Task> Serve);
 
 /// <summary>The JSON protocol at <c>/api/ws</c> (<see cref="RealtimeApi"/>): a token, a known user, a place under the cap.</summary>
 public sealed class JsonEndpoint(JsonSockets sockets, LiveHub hub) : DirectEndpoint(RealtimeApi.Path, HandshakeToken.Required)
@@ -63,7 +61,7 @@ public sealed class JsonEndpoint(JsonSockets sockets, LiveHub hub) : DirectEndpo
         {
             return null;
         }
-        return new DirectUpgrade(null, hub.Options.KeepAliveInterval, hub.Options.IdleTimeout, admission,
+        return new DirectUpgrade(null, admission,
             (socket, stream, aborted) => sockets.ServeAsync(socket, stream, caller, expires, user, admission, aborted));
     }
 }
@@ -84,7 +82,7 @@ public sealed class StompEndpoint(StompSockets sockets, LiveHub hub, bool sockJs
             return Task.FromResult<DirectUpgrade?>(null);
         }
         return Task.FromResult<DirectUpgrade?>(new DirectUpgrade(
-            StompSockets.SubProtocolFor(head.SubProtocols, sockJs), hub.Options.KeepAliveInterval, hub.Options.IdleTimeout, admission,
+            StompSockets.SubProtocolFor(head.SubProtocols, sockJs), admission,
             (socket, stream, aborted) => sockets.ServeAsync(socket, stream, new StompWire(sockJs), caller, expires, admission, aborted)));
     }
 }
@@ -100,6 +98,6 @@ public sealed class EngineIoEndpoint(EngineSockets sockets) : DirectEndpoint(Soc
         query.GetValueOrDefault("EIO") is ["4"] && query.GetValueOrDefault("transport") is ["websocket"] && !query.ContainsKey("sid");
 
     public override Task<DirectUpgrade?> AcceptAsync(UpgradeHead head, Caller? caller, DateTimeOffset expires, CancellationToken ct) =>
-        Task.FromResult<DirectUpgrade?>(new DirectUpgrade(null, EngineSockets.KeepAliveInterval, Timeout.InfiniteTimeSpan, null,
+        Task.FromResult<DirectUpgrade?>(new DirectUpgrade(null, null,
             (socket, stream, aborted) => sockets.ServeAsync(socket, stream, new HandshakeAuth(caller, expires, null), aborted)));
 }

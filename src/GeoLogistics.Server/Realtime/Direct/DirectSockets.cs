@@ -99,13 +99,14 @@ public sealed partial class DirectSockets
         try
         {
             await connection.Transport.Output.WriteAsync(SwitchingProtocols(head.Key, upgrade.SubProtocol), connection.ConnectionClosed);
-            var stream = new CorkableStream(new DuplexPipeStream(connection.Transport));
+            var stream = new SocketStream(connection.Transport, connection.Abort);
+            // No keep-alive timer of the socket's own: the server's one sweep pings it (SocketKeepAlive), and
+            // Engine.IO pings in its protocol.
             socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions
             {
                 IsServer = true,
                 SubProtocol = upgrade.SubProtocol,
-                KeepAliveInterval = upgrade.KeepAliveInterval,
-                KeepAliveTimeout = upgrade.KeepAliveTimeout,
+                KeepAliveInterval = TimeSpan.Zero,
             });
             if (logger.IsEnabled(LogLevel.Debug))
             {

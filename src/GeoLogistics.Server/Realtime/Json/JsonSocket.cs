@@ -16,11 +16,11 @@ public sealed class JsonSocket : ISessionTransport
     public const WebSocketCloseStatus ServiceRestart = (WebSocketCloseStatus)1012;
 
     private readonly WebSocket socket;
-    private readonly CorkableStream? stream;
+    private readonly SocketStream? stream;
     private readonly RealtimeOptions options;
 
     /// <param name="stream">The socket's corkable stream (<see cref="CorkedUpgrade"/>), so a burst leaves in one write; null writes each message through.</param>
-    public JsonSocket(WebSocket socket, CorkableStream? stream, Caller caller, DateTimeOffset tokenExpires, LiveHub hub, CancellationToken aborted)
+    public JsonSocket(WebSocket socket, SocketStream? stream, Caller caller, DateTimeOffset tokenExpires, LiveHub hub, CancellationToken aborted)
     {
         this.socket = socket;
         this.stream = stream;

@@ -13,7 +13,7 @@ namespace GeoLogistics.Server.Realtime.Json;
 /// (<see cref="RealtimeApi"/>) or straight off the connection (<see cref="Direct.DirectSockets"/>). Both check the
 /// same things before the upgrade; from here on a socket is a session in the hub and nothing else.
 /// </summary>
-public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, IServiceScopeFactory scopes, TimeProvider clock)
+public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, SocketKeepAlive keepAlive, IServiceScopeFactory scopes, TimeProvider clock)
 {
     // One delegate for every socket, not one each.
     private readonly Func<LiveSession, ReadOnlyMemory<byte>, Task<bool>> handle = protocol.HandleAsync;
@@ -31,7 +31,7 @@ public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, IServiceScop
     /// <param name="stream">The socket's corkable stream, so a burst leaves in one write; null writes each message through.</param>
     /// <param name="admission">The socket's place under the per-user cap, given back when the session ends.</param>
     public Task ServeAsync(
-        WebSocket socket, CorkableStream? stream, Caller caller, DateTimeOffset expires, UserDto user, IDisposable admission, CancellationToken aborted)
+        WebSocket socket, SocketStream? stream, Caller caller, DateTimeOffset expires, UserDto user, IDisposable admission, CancellationToken aborted)
     {
         // Not async itself: what only the acknowledgement needs (the user) is not kept for the socket's life.
         var json = new JsonSocket(socket, stream, caller, expires, hub, aborted);
@@ -46,18 +46,26 @@ public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, IServiceScop
             admission.Dispose();
             throw;
         }
-        return RunAsync(json, socket, admission, aborted);
+        return RunAsync(json, socket, stream, admission, aborted);
     }
 
-    /// <summary>Owns the socket and the admission from here: both go when the session ends.</summary>
-    private async Task RunAsync(JsonSocket json, WebSocket socket, IDisposable admission, CancellationToken aborted)
+    /// <summary>Owns the socket and the admission from here: both go when the session ends. Kept alive meanwhile.</summary>
+    private async Task RunAsync(JsonSocket json, WebSocket socket, SocketStream? stream, IDisposable admission, CancellationToken aborted)
     {
+        if (stream is not null)
+        {
+            keepAlive.Add(stream);
+        }
         try
         {
             await json.RunAsync(handle, aborted);
         }
         finally
         {
+            if (stream is not null)
+            {
+                keepAlive.Remove(stream);
+            }
             hub.Remove(json.Session);
             socket.Dispose();
             admission.Dispose();

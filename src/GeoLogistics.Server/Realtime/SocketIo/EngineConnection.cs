@@ -32,7 +32,7 @@ public sealed class EngineConnection
     private bool getActive;
     private bool postActive;
     private WebSocket? socket;
-    private CorkableStream? stream;
+    private SocketStream? stream;
     private bool pumping;
     private SessionClose? closed;
     private long closedAt;
@@ -317,7 +317,7 @@ public sealed class EngineConnection
     // ---- WebSocket ----
 
     /// <summary>A WebSocket for this connection: the only one, and only while polling (an upgrade) or from the start.</summary>
-    public bool TryBeginUpgrade(WebSocket webSocket, CorkableStream? corkable, bool fromStart)
+    public bool TryBeginUpgrade(WebSocket webSocket, SocketStream? corkable, bool fromStart)
     {
         lock (gate)
         {

@@ -19,7 +19,7 @@ public sealed class EngineSockets(EngineConnections connections, SocketIoProtoco
 
     /// <summary>A new connection (no <c>sid</c> asked for) on the socket: its open packet, then its packets until it ends.</summary>
     /// <param name="auth">What the handshake's own token said; a namespace CONNECT without <c>auth.token</c> uses it.</param>
-    public Task ServeAsync(WebSocket socket, CorkableStream? stream, HandshakeAuth auth, CancellationToken aborted)
+    public Task ServeAsync(WebSocket socket, SocketStream? stream, HandshakeAuth auth, CancellationToken aborted)
     {
         var connection = connections.Create(auth);
         connection.TryBeginUpgrade(socket, stream, fromStart: true);
@@ -29,7 +29,7 @@ public sealed class EngineSockets(EngineConnections connections, SocketIoProtoco
     }
 
     /// <summary>A polling connection's upgrade: the probe, then the socket carries the connection until it ends.</summary>
-    public Task UpgradeAsync(WebSocket socket, CorkableStream? stream, EngineConnection connection, CancellationToken aborted) =>
+    public Task UpgradeAsync(WebSocket socket, SocketStream? stream, EngineConnection connection, CancellationToken aborted) =>
         ReceiveAsync(socket, stream, connection, upgrade: true, aborted);
 
     /// <summary>
@@ -37,7 +37,7 @@ public sealed class EngineSockets(EngineConnections connections, SocketIoProtoco
     /// and waits for <c>5</c>; a packet over <see cref="RealtimeOptions.MaxMessageBytes"/> closes with 1009, a
     /// packet the protocol does not allow with 1002.
     /// </summary>
-    private async Task ReceiveAsync(WebSocket socket, CorkableStream? stream, EngineConnection connection, bool upgrade, CancellationToken ct)
+    private async Task ReceiveAsync(WebSocket socket, SocketStream? stream, EngineConnection connection, bool upgrade, CancellationToken ct)
     {
         var max = realtime.Value.MaxMessageBytes;
         var upgraded = !upgrade;

@@ -95,8 +95,8 @@ public static class StompApi
             socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
             {
                 SubProtocol = StompSockets.SubProtocolFor(http.WebSockets.WebSocketRequestedProtocols, wire.IsSockJs),
-                KeepAliveInterval = hub.Options.KeepAliveInterval,
-                KeepAliveTimeout = hub.Options.IdleTimeout,
+                // The server's one keep-alive sweep pings it (SocketKeepAlive), not a timer of its own.
+                KeepAliveInterval = TimeSpan.Zero,
             });
         }
         catch

@@ -20,7 +20,7 @@ public sealed class StompConnection : ISessionTransport
     private const int MaxMessagesBeforeConnect = 8;
 
     private readonly WebSocket socket;
-    private readonly CorkableStream? stream;
+    private readonly SocketStream? stream;
     private readonly StompWire wire;
     private readonly StompLimits limits;
     private readonly int maxMessageBytes;
@@ -38,7 +38,7 @@ public sealed class StompConnection : ISessionTransport
     private byte[]? lastWords;
     private WebSocketCloseStatus? closeStatus;
 
-    public StompConnection(WebSocket socket, CorkableStream? stream, StompWire wire, int maxFrameBytes, Caller? handshakeCaller, DateTimeOffset handshakeExpires,
+    public StompConnection(WebSocket socket, SocketStream? stream, StompWire wire, int maxFrameBytes, Caller? handshakeCaller, DateTimeOffset handshakeExpires,
         CancellationToken aborted)
     {
         Aborted = aborted;

@@ -11,7 +11,7 @@ namespace GeoLogistics.Server.Realtime.Stomp;
 /// endpoint (<see cref="StompApi"/>) or straight off the connection (<see cref="Direct.DirectSockets"/>). Both check
 /// the same things before the upgrade and answer the same subprotocol; from here on the socket waits for CONNECT.
 /// </summary>
-public sealed class StompSockets(StompProtocol protocol, LiveHub hub, IOptions<StompOptions> options)
+public sealed class StompSockets(StompProtocol protocol, LiveHub hub, SocketKeepAlive keepAlive, IOptions<StompOptions> options)
 {
     // In the server's order of preference; a client that asks for none gets a plain socket, as STOMP over WebSocket allows.
     private static readonly string[] SubProtocols = ["v12.stomp", "v11.stomp", "v10.stomp"];
@@ -20,14 +20,18 @@ public sealed class StompSockets(StompProtocol protocol, LiveHub hub, IOptions<S
     public static string? SubProtocolFor(IEnumerable<string> requested, bool sockJs) =>
         sockJs ? null : SubProtocols.FirstOrDefault(p => requested.Contains(p, StringComparer.OrdinalIgnoreCase));
 
-    /// <summary>Reads and answers the client until the socket ends.</summary>
+    /// <summary>Reads and answers the client until the socket ends, and keeps it alive meanwhile.</summary>
     /// <param name="stream">The socket's corkable stream, so a burst leaves in one write; null writes each frame through.</param>
     /// <param name="caller">Who the handshake's token says the client is; null when CONNECT must say it.</param>
     /// <param name="admission">The socket's place under the per-user cap when the handshake had a token; given back when it ends.</param>
-    public async Task ServeAsync(WebSocket socket, CorkableStream? stream, StompWire wire, Caller? caller, DateTimeOffset expires,
+    public async Task ServeAsync(WebSocket socket, SocketStream? stream, StompWire wire, Caller? caller, DateTimeOffset expires,
         IDisposable? admission, CancellationToken aborted)
     {
         StompConnection? connection = null;
+        if (stream is not null)
+        {
+            keepAlive.Add(stream);
+        }
         try
         {
             connection = new StompConnection(socket, stream, wire, hub.Options.MaxMessageBytes, caller, expires, aborted) { Admission = admission };
@@ -35,6 +39,10 @@ public sealed class StompSockets(StompProtocol protocol, LiveHub hub, IOptions<S
         }
         finally
         {
+            if (stream is not null)
+            {
+                keepAlive.Remove(stream);
+            }
             if (connection is not null)
             {
                 protocol.Forget(connection);

@@ -1,5 +1,6 @@
 using System.Buffers;
-using GeoLogistics.Server.Realtime.Json;
+using System.IO.Pipelines;
+using GeoLogistics.Server.Realtime;
 
 namespace GeoLogistics.Tests.Realtime;
 
@@ -8,7 +9,7 @@ namespace GeoLogistics.Tests.Realtime;
 /// exactly once, also when the socket is disposed while the sender is writing (an array given back twice is handed to
 /// two connections at once, and one reads or sends the other's bytes).
 /// </summary>
-public class CorkableStreamTests
+public class SocketStreamTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -17,7 +18,7 @@ public class CorkableStreamTests
     {
         var pool = new CountingPool();
         var inner = new GatedStream();
-        var stream = new CorkableStream(inner, pool);
+        var stream = new SocketStream(inner, pool);
 
         stream.Cork();
         await stream.WriteAsync("one "u8.ToArray(), Ct);
@@ -35,7 +36,7 @@ public class CorkableStreamTests
     {
         var pool = new CountingPool();
         var inner = new GatedStream { Gated = true };
-        var stream = new CorkableStream(inner, pool);
+        var stream = new SocketStream(inner, pool);
         stream.Cork();
         await stream.WriteAsync("held"u8.ToArray(), Ct);
 
@@ -57,7 +58,7 @@ public class CorkableStreamTests
     public async Task Disposed_while_bytes_are_held_and_nothing_is_writing_the_buffer_goes_back_at_once()
     {
         var pool = new CountingPool();
-        var stream = new CorkableStream(new GatedStream(), pool);
+        var stream = new SocketStream(new GatedStream(), pool);
         stream.Cork();
         await stream.WriteAsync("held"u8.ToArray(), Ct);
 
@@ -67,6 +68,74 @@ public class CorkableStreamTests
         pool.AssertEveryArrayBackOnce();
     }
 
+    [Fact]
+    public async Task A_ping_goes_between_frames_is_held_with_them_when_corked_and_never_follows_the_close_frame()
+    {
+        var inner = new GatedStream();
+        var stream = new SocketStream(inner, new CountingPool());
+
+        Assert.True(stream.TryPing());
+        stream.Cork();
+        await stream.WriteAsync(new byte[] { 0x81, 0x01, 0x61 }, Ct); // a text frame, "a"
+        Assert.True(stream.TryPing());
+        await stream.UncorkAsync(Ct);
+        await stream.WriteAsync(new byte[] { 0x88, 0x02, 0x03, 0xE8 }, Ct); // the close frame, 1000
+        Assert.False(stream.TryPing());
+
+        Assert.Equal(["8900", "8101618900", "880203E8"], inner.Hex);
+    }
+
+    [Fact]
+    public async Task No_ping_waits_behind_a_write_that_has_the_turn()
+    {
+        var inner = new GatedStream { Gated = true };
+        var stream = new SocketStream(inner, new CountingPool());
+        var writing = stream.WriteAsync(new byte[] { 0x81, 0x01, 0x61 }, Ct).AsTask();
+        await inner.WriteStarted.Task.WaitAsync(TimeSpan.FromSeconds(15), Ct);
+
+        Assert.False(stream.TryPing());
+        inner.Open();
+        await writing;
+        Assert.True(stream.TryPing());
+        inner.Open();
+
+        Assert.Equal(["810161"], inner.Hex.Take(1));
+    }
+
+    [Fact]
+    public async Task Over_pipes_a_zero_byte_read_waits_for_data_and_takes_none_and_a_read_takes_what_fits()
+    {
+        var fromClient = new Pipe();
+        var toClient = new Pipe();
+        var cut = false;
+        var stream = new SocketStream(new DuplexPipe(fromClient.Reader, toClient.Writer), () => cut = true);
+        var since = stream.LastReceived;
+
+        var waiting = stream.ReadAsync(Memory<byte>.Empty, Ct).AsTask();
+        Assert.False(waiting.IsCompleted);
+        await Task.Delay(30, Ct);
+        await fromClient.Writer.WriteAsync(new byte[] { 1, 2, 3 }, Ct);
+        Assert.Equal(0, await waiting);
+        Assert.True(stream.LastReceived > since, "the client's bytes count as a sign of life");
+
+        var two = new byte[2];
+        Assert.Equal(2, await stream.ReadAsync(two, Ct));
+        Assert.Equal([1, 2], two);
+        Assert.Equal(1, await stream.ReadAsync(two, Ct));
+        Assert.Equal(3, two[0]);
+        await fromClient.Writer.CompleteAsync();
+        Assert.Equal(0, await stream.ReadAsync(two, Ct));
+
+        await stream.WriteAsync(new byte[] { 0x81, 0x00 }, Ct);
+        Assert.True(stream.TryPing());
+        var sent = await toClient.Reader.ReadAsync(Ct);
+        Assert.Equal("81008900", Convert.ToHexString(sent.Buffer.ToArray()));
+        stream.CutOff();
+        Assert.True(cut);
+    }
+
+    private sealed record DuplexPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
+
     /// <summary>Writes are recorded; while gated, each waits until <see cref="Open"/>.</summary>
     private sealed class GatedStream : Stream
     {
@@ -75,6 +144,9 @@ public class CorkableStreamTests
         public bool Gated { get; init; }
 
         public List<string> Writes { get; } = [];
+
+        /// <summary>The same writes, as hexadecimal.</summary>
+        public List<string> Hex { get; } = [];
 
         public TaskCompletionSource WriteStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -88,6 +160,7 @@ public class CorkableStreamTests
                 await open.WaitAsync(cancellationToken);
             }
             Writes.Add(System.Text.Encoding.UTF8.GetString(buffer.Span));
+            Hex.Add(Convert.ToHexString(buffer.Span));
         }
 
         public override bool CanRead => false;
