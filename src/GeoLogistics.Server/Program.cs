@@ -104,7 +104,9 @@ app.UseBrowserSessionOriginCheck();
 app.UseAuthorization();
 app.UseRateLimiter();
 app.UseCorkedUpgrades();
-app.UseWebSockets();
+// No keep-alive timer per socket: JSON and STOMP sockets are pinged by one sweep (SocketKeepAlive), Engine.IO and
+// SignalR ping in their own protocols.
+app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
 
 app.MapAuth();
 app.MapUsers();

@@ -33,6 +33,9 @@ public sealed class Api : IDisposable
     public Task<ApiResponse> SendAsync(HttpMethod method, string path, string? token, object? body, CancellationToken ct) =>
         SendUtf8Async(method, path, token, body is null ? null : JsonSerializer.SerializeToUtf8Bytes(body, Json), ct);
 
+    /// <summary>A GET whose answer is text (Prometheus' <c>/metrics</c>).</summary>
+    public Task<string> GetTextAsync(string path, CancellationToken ct) => http.GetStringAsync(new Uri(path, UriKind.Relative), ct);
+
     /// <summary>Sends a JSON body that is already bytes, as it is.</summary>
     public async Task<ApiResponse> SendUtf8Async(HttpMethod method, string path, string? token, byte[]? utf8, CancellationToken ct)
     {

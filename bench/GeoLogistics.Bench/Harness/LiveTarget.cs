@@ -220,6 +220,21 @@ public sealed class LiveTarget : IAsyncDisposable
         return stats.Length > 400 ? stats[..400] + "…" : stats;
     }
 
+    /// <summary>
+    /// Our server's live timers: the runtime's <c>dotnet.timer.count</c> from its <c>/metrics</c> (the issue asks for
+    /// no timer per connection). Null for the references, which export no metrics.
+    /// </summary>
+    public async Task<long?> TimersAsync(CancellationToken ct)
+    {
+        if (message is not null)
+        {
+            return null;
+        }
+        var scrape = await Api.GetTextAsync("/metrics", ct);
+        var line = scrape.Split('\n').FirstOrDefault(l => l.StartsWith("dotnet_timer_count", StringComparison.Ordinal));
+        return line is null ? null : (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Stops the process, then removes its store.</summary>
     public async ValueTask DisposeAsync()
     {

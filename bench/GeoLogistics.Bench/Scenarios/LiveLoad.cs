@@ -22,6 +22,8 @@ internal sealed class LiveResult
     public int StillOpen { get; init; }
     public long? RssBeforeKiB { get; init; }
     public long? RssIdleKiB { get; init; }
+    public long? TimersBefore { get; init; }
+    public long? TimersIdle { get; init; }
     public double OpenCpu { get; init; }
     public string? SocketStats { get; init; }
     public int? MessageBytes { get; set; }
@@ -126,6 +128,7 @@ internal static class LiveLoad
         await RealtimeSetup.CloseAsync(warm);
         await Task.Delay(shape.Settle, ct);
         var rssBefore = process.ResidentKiB();
+        var timersBefore = await target.TimersAsync(ct);
         var cpuBeforeOpen = process.ReadUsage().CpuSeconds ?? double.NaN;
         Console.WriteLine($"== {process.Name}: opening {n} {protocol} subscribers on orders ({shape.OpenConcurrency} handshakes in flight), VmRSS before {rssBefore} KiB");
         var (clients, took) = await RealtimeSetup.OpenAsync(n, shape.OpenConcurrency, $"{protocol} subscribers on orders", Open, ct);
@@ -165,6 +168,8 @@ internal static class LiveLoad
                 StillOpen = clients.Count(c => c.IsOpen),
                 RssBeforeKiB = rssBefore,
                 RssIdleKiB = process.ResidentKiB(),
+                TimersBefore = timersBefore,
+                TimersIdle = await target.TimersAsync(ct),
                 OpenCpu = (process.ReadUsage().CpuSeconds ?? double.NaN) - cpuBeforeOpen,
                 SocketStats = await target.SocketStatsAsync(ct),
                 MessageBytes = target.MessageBytes,
@@ -344,6 +349,7 @@ internal static class LiveLoad
         Row("open time (incl. subscribe)", r => $"{r.OpenTook.TotalSeconds:0.0} s ({shape.Subscribers / r.OpenTook.TotalSeconds:0}/s)");
         Row("VmRSS before → with the sockets", r => $"{Kib(r.RssBeforeKiB)} → {Kib(r.RssIdleKiB)}");
         Row("idle memory per connection", r => r.IdleKiBPerConnection is { } kib ? $"{kib:0.00} KiB" : "n/a", r => r.IdleKiBPerConnection ?? double.NaN);
+        Row("live timers (dotnet.timer.count) before → with the sockets", r => r.TimersIdle is { } idle ? $"{r.TimersBefore} → {idle}" : "n/a");
         Row("CPU opening + settle", r => $"{r.OpenCpu:0.0} s", r => r.OpenCpu);
         if (shape.Orders > 0)
         {

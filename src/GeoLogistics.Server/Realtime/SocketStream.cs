@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using Microsoft.AspNetCore.Connections;
 
 namespace GeoLogistics.Server.Realtime;
 
@@ -30,7 +31,7 @@ public sealed class SocketStream : Stream
     private const int CloseOpcode = 0x8;
 
     private readonly Stream? inner;
-    private readonly IDuplexPipe? pipe;
+    private readonly ConnectionContext? connection;
     private readonly Action? cutOff;
     private readonly ArrayPool<byte> pool;
     // Writes by the WebSocket (under its own send lock), by UncorkAsync (from the session's sender) and pings take
@@ -51,11 +52,10 @@ public sealed class SocketStream : Stream
         this.pool = pool ?? ArrayPool<byte>.Shared;
     }
 
-    /// <summary>Over a connection's pipes: each write is flushed; <paramref name="cutOff"/> aborts the connection.</summary>
-    public SocketStream(IDuplexPipe pipe, Action cutOff)
+    /// <summary>Over a connection's pipes: each write is flushed; cutting off aborts the connection.</summary>
+    public SocketStream(ConnectionContext connection)
     {
-        this.pipe = pipe;
-        this.cutOff = cutOff;
+        this.connection = connection;
         pool = ArrayPool<byte>.Shared;
     }
 
@@ -65,7 +65,11 @@ public sealed class SocketStream : Stream
     /// <summary>Ends the connection at once (no close handshake): every read and write under way fails.</summary>
     public void CutOff()
     {
-        if (cutOff is not null)
+        if (connection is not null)
+        {
+            connection.Abort(new ConnectionAbortedException("The server cut the connection off."));
+        }
+        else if (cutOff is not null)
         {
             cutOff();
         }
@@ -191,11 +195,11 @@ public sealed class SocketStream : Stream
 
     private ValueTask WriteInnerAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct)
     {
-        if (pipe is null)
+        if (connection is null)
         {
             return inner!.WriteAsync(bytes, ct);
         }
-        return FlushedAsync(pipe.Output.WriteAsync(bytes, ct));
+        return FlushedAsync(connection.Transport.Output.WriteAsync(bytes, ct));
     }
 
     private static async ValueTask FlushedAsync(ValueTask<FlushResult> flush)
@@ -278,9 +282,9 @@ public sealed class SocketStream : Stream
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (pipe is not null)
+        if (connection is not null)
         {
-            return ReadPipeAsync(pipe.Input, buffer, cancellationToken);
+            return ReadPipeAsync(connection.Transport.Input, buffer, cancellationToken);
         }
         return ReadStreamAsync(inner!.ReadAsync(buffer, cancellationToken));
     }

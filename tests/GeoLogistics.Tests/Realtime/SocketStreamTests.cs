@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using GeoLogistics.Server.Realtime;
+using Microsoft.AspNetCore.Connections;
 
 namespace GeoLogistics.Tests.Realtime;
 
@@ -107,8 +108,8 @@ public class SocketStreamTests
     {
         var fromClient = new Pipe();
         var toClient = new Pipe();
-        var cut = false;
-        var stream = new SocketStream(new DuplexPipe(fromClient.Reader, toClient.Writer), () => cut = true);
+        var connection = new DefaultConnectionContext("test", new DuplexPipe(fromClient.Reader, toClient.Writer), new DuplexPipe(toClient.Reader, fromClient.Writer));
+        var stream = new SocketStream(connection);
         var since = stream.LastReceived;
 
         var waiting = stream.ReadAsync(Memory<byte>.Empty, Ct).AsTask();
@@ -130,8 +131,10 @@ public class SocketStreamTests
         Assert.True(stream.TryPing());
         var sent = await toClient.Reader.ReadAsync(Ct);
         Assert.Equal("81008900", Convert.ToHexString(sent.Buffer.ToArray()));
+        var cut = new TaskCompletionSource();
+        connection.ConnectionClosed.Register(() => cut.TrySetResult());
         stream.CutOff();
-        Assert.True(cut);
+        await cut.Task.WaitAsync(TimeSpan.FromSeconds(15), Ct);
     }
 
     private sealed record DuplexPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;

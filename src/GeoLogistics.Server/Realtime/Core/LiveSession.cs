@@ -60,8 +60,8 @@ public sealed class LiveSession : IThreadPoolWorkItem
 {
     private readonly ISessionTransport transport;
     private readonly LiveHub hub;
-    private readonly Dictionary<string, Subscription> subscriptions = new(StringComparer.Ordinal);
-    // The subscriptions as volatile fan-out reads them, without the hub's gate: replaced whenever they change.
+    // The subscriptions (a few, Realtime:MaxSubscriptions at most; ids unique): changed only inside the hub's gate, where durable fan-out reads
+    // them, and replaced, never changed in place, so volatile fan-out reads them without it.
     private Subscription[] current = [];
     private readonly Lock gate = new();
     private readonly Outbox outbox = new();
@@ -93,7 +93,10 @@ public sealed class LiveSession : IThreadPoolWorkItem
         Budget = new MessageBudget(hub.Options.MaxMessagesPerSecond);
     }
 
-    public string Id { get; } = Guid.NewGuid().ToString("N");
+    private readonly Guid id = Guid.NewGuid();
+
+    /// <summary>The session's id as the handshake tells it (made when asked: only the handshake asks).</summary>
+    public string Id => id.ToString("N");
 
     /// <summary>The hub the session belongs to (its options, its counters).</summary>
     public LiveHub Hub => hub;
@@ -154,12 +157,13 @@ public sealed class LiveSession : IThreadPoolWorkItem
             OfferVolatile(message);
             return;
         }
-        if (subscriptions.Count == 0 || !message.VisibleTo(Caller))
+        var subscriptions = current;
+        if (subscriptions.Length == 0 || !message.VisibleTo(Caller))
         {
             return;
         }
         var sentOnce = false;
-        foreach (var subscription in subscriptions.Values)
+        foreach (var subscription in subscriptions)
         {
             if (!subscription.Topic.Covers(message) || !subscription.Filters.Match(message))
             {
@@ -427,13 +431,13 @@ public sealed class LiveSession : IThreadPoolWorkItem
         hub.InStep(() =>
         {
             // What the user may see can change with the token: file the subscriptions again under the new one.
-            Unfile(subscriptions.Values);
+            Unfile(current);
             Caller = caller;
             TokenExpires = expires;
-            File(subscriptions.Values);
+            File(current);
         });
 
-    public bool HasSubscription(string id) => hub.InStep(() => subscriptions.ContainsKey(id));
+    public bool HasSubscription(string id) => hub.InStep(() => IndexOf(id) >= 0);
 
     public int SubscriptionCount => Volatile.Read(ref current).Length;
 
@@ -444,9 +448,8 @@ public sealed class LiveSession : IThreadPoolWorkItem
         hub.InStepHead(() =>
         {
             var subscription = new Subscription(id, topic, filters, Pending: []);
-            subscriptions[id] = subscription;
+            Put(subscription);
             File([subscription]);
-            Changed();
         });
 
     // The three below run inside the hub's gate.
@@ -472,7 +475,21 @@ public sealed class LiveSession : IThreadPoolWorkItem
         }
     }
 
-    private void Changed() => Volatile.Write(ref current, [.. subscriptions.Values]);
+    private int IndexOf(string id) => Array.FindIndex(current, s => s.Id == id);
+
+    /// <summary>Adds the subscription, or puts it in the place of the one with its id.</summary>
+    private void Put(Subscription subscription)
+    {
+        var at = IndexOf(subscription.Id);
+        if (at < 0)
+        {
+            Volatile.Write(ref current, [.. current, subscription]);
+            return;
+        }
+        var changed = (Subscription[])current.Clone();
+        changed[at] = subscription;
+        Volatile.Write(ref current, changed);
+    }
 
     /// <summary>
     /// Sends <paramref name="subscribedReply"/> and what arrived during the replay (after <paramref name="replayedUpTo"/>),
@@ -488,10 +505,11 @@ public sealed class LiveSession : IThreadPoolWorkItem
         }
         hub.InStep(() =>
         {
-            if (!subscriptions.TryGetValue(id, out var subscription))
+            if (IndexOf(id) is var at && at < 0)
             {
                 return;
             }
+            var subscription = current[at];
             Send(subscribedReply);
             foreach (var message in subscription.Pending ?? [])
             {
@@ -500,20 +518,19 @@ public sealed class LiveSession : IThreadPoolWorkItem
                     Deliver(Outgoing.For(message, id));
                 }
             }
-            subscriptions[id] = subscription with { Pending = null };
-            Changed();
+            Put(subscription with { Pending = null });
         });
     }
 
     public bool RemoveSubscription(string id) =>
         hub.InStep(() =>
         {
-            if (!subscriptions.Remove(id, out var subscription))
+            if (IndexOf(id) is var at && at < 0)
             {
                 return false;
             }
-            Unfile([subscription]);
-            Changed();
+            Unfile([current[at]]);
+            Volatile.Write(ref current, [.. current.AsSpan(0, at), .. current.AsSpan(at + 1)]);
             return true;
         });
 

@@ -99,7 +99,7 @@ public sealed partial class DirectSockets
         try
         {
             await connection.Transport.Output.WriteAsync(SwitchingProtocols(head.Key, upgrade.SubProtocol), connection.ConnectionClosed);
-            var stream = new SocketStream(connection.Transport, connection.Abort);
+            var stream = new SocketStream(connection);
             // No keep-alive timer of the socket's own: the server's one sweep pings it (SocketKeepAlive), and
             // Engine.IO pings in its protocol.
             socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions
