@@ -6,9 +6,10 @@ using Microsoft.AspNetCore.Connections;
 namespace GeoLogistics.Tests.Realtime;
 
 /// <summary>
-/// The corkable stream under every socket: held writes leave in one write, and its pooled buffer goes back to the pool
-/// exactly once, also when the socket is disposed while the sender is writing (an array given back twice is handed to
-/// two connections at once, and one reads or sends the other's bytes).
+/// The stream under every socket: held writes leave in one write; the keep-alive's pings go between frames, never
+/// behind a write under way nor after the close frame; a connection's pipes are read as their own stream adapter reads
+/// them; and its pooled buffer goes back to the pool exactly once, also when the socket is disposed while the sender is
+/// writing (an array given back twice is handed to two connections at once, and one reads or sends the other's bytes).
 /// </summary>
 public class SocketStreamTests
 {

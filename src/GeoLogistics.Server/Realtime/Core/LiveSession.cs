@@ -60,8 +60,8 @@ public sealed class LiveSession : IThreadPoolWorkItem
 {
     private readonly ISessionTransport transport;
     private readonly LiveHub hub;
-    // The subscriptions (a few, Realtime:MaxSubscriptions at most; ids unique): changed only inside the hub's gate, where durable fan-out reads
-    // them, and replaced, never changed in place, so volatile fan-out reads them without it.
+    // The subscriptions (a few; Realtime:MaxSubscriptions at most; ids unique): changed only inside the hub's gate,
+    // where durable fan-out reads them, and replaced, never changed in place, so volatile fan-out reads them without it.
     private Subscription[] current = [];
     private readonly Lock gate = new();
     private readonly Outbox outbox = new();

@@ -19,7 +19,7 @@ public sealed class JsonSocket : ISessionTransport
     private readonly SocketStream? stream;
     private readonly RealtimeOptions options;
 
-    /// <param name="stream">The socket's corkable stream (<see cref="CorkedUpgrade"/>), so a burst leaves in one write; null writes each message through.</param>
+    /// <param name="stream">The socket's stream (<see cref="SocketStream"/>), so a burst leaves in one write; null writes each message through.</param>
     public JsonSocket(WebSocket socket, SocketStream? stream, Caller caller, DateTimeOffset tokenExpires, LiveHub hub, CancellationToken aborted)
     {
         this.socket = socket;

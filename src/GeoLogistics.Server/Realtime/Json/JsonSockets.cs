@@ -28,7 +28,7 @@ public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, SocketKeepAl
     }
 
     /// <summary>Acknowledges the connection, then reads and answers the client until the session ends.</summary>
-    /// <param name="stream">The socket's corkable stream, so a burst leaves in one write; null writes each message through.</param>
+    /// <param name="stream">The socket's stream, so a burst leaves in one write and the keep-alive pings it; null writes each message through, unpinged.</param>
     /// <param name="admission">The socket's place under the per-user cap, given back when the session ends.</param>
     public Task ServeAsync(
         WebSocket socket, SocketStream? stream, Caller caller, DateTimeOffset expires, UserDto user, IDisposable admission, CancellationToken aborted)

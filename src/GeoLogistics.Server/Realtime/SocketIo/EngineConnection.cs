@@ -317,7 +317,7 @@ public sealed class EngineConnection
     // ---- WebSocket ----
 
     /// <summary>A WebSocket for this connection: the only one, and only while polling (an upgrade) or from the start.</summary>
-    public bool TryBeginUpgrade(WebSocket webSocket, SocketStream? corkable, bool fromStart)
+    public bool TryBeginUpgrade(WebSocket webSocket, SocketStream? socketStream, bool fromStart)
     {
         lock (gate)
         {
@@ -326,7 +326,7 @@ public sealed class EngineConnection
                 return false;
             }
             socket = webSocket;
-            stream = corkable;
+            stream = socketStream;
             Transport = fromStart ? EngineTransport.WebSocket : EngineTransport.Upgrading;
         }
         if (!fromStart)

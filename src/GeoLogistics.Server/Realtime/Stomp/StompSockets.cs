@@ -21,7 +21,7 @@ public sealed class StompSockets(StompProtocol protocol, LiveHub hub, SocketKeep
         sockJs ? null : SubProtocols.FirstOrDefault(p => requested.Contains(p, StringComparer.OrdinalIgnoreCase));
 
     /// <summary>Reads and answers the client until the socket ends, and keeps it alive meanwhile.</summary>
-    /// <param name="stream">The socket's corkable stream, so a burst leaves in one write; null writes each frame through.</param>
+    /// <param name="stream">The socket's stream, so a burst leaves in one write and the keep-alive pings it; null writes each frame through, unpinged.</param>
     /// <param name="caller">Who the handshake's token says the client is; null when CONNECT must say it.</param>
     /// <param name="admission">The socket's place under the per-user cap when the handshake had a token; given back when it ends.</param>
     public async Task ServeAsync(WebSocket socket, SocketStream? stream, StompWire wire, Caller? caller, DateTimeOffset expires,
