@@ -1,5 +1,4 @@
 using System.Net.WebSockets;
-using GeoLogistics.Server.Realtime.Json;
 
 namespace GeoLogistics.Server.Realtime;
 
@@ -34,18 +33,28 @@ public static class SocketClose
             }
             catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
             {
-                socket.Abort();
+                Abort(socket, stream);
             }
         }
-        _ = CutOffAsync(socket);
+        _ = CutOffAsync(socket, stream);
     }
 
-    private static async Task CutOffAsync(WebSocket socket)
+    private static async Task CutOffAsync(WebSocket socket, SocketStream? stream)
     {
         await Task.Delay(AnswerWait);
         if (socket.State != WebSocketState.Closed)
         {
-            socket.Abort();
+            Abort(socket, stream);
         }
+    }
+
+    /// <summary>
+    /// Aborting the WebSocket alone does not end a read parked on the connection's pipe (a socket served off the
+    /// connection would then wait for a client that is gone): the connection under it is cut off too.
+    /// </summary>
+    private static void Abort(WebSocket socket, SocketStream? stream)
+    {
+        socket.Abort();
+        stream?.CutOff();
     }
 }

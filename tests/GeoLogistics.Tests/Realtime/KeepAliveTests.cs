@@ -70,6 +70,49 @@ public class KeepAliveTests
         await client.NextAsync("subscribed");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_client_that_never_answers_the_close_frame_is_cut_off_after_a_wait(bool direct)
+    {
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?>
+        {
+            ["Realtime:MaxMessageBytes"] = "1024",
+            ["Realtime:DirectSockets"] = direct ? "true" : "false",
+        });
+        var token = await app.TokenForAsync("dispatcher@demo.test");
+        using var raw = await Raw.OpenAsync(app.ServerUri);
+        await raw.WriteAsync(Upgrade(app.ServerUri, "/api/ws", $"Authorization: Bearer {token}"));
+        Assert.StartsWith("HTTP/1.1 101", await raw.ReadHeadAsync(), StringComparison.Ordinal);
+        using var patience = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        patience.CancelAfter(TimeSpan.FromSeconds(40));
+        Assert.Equal(1, (await ReadFrameAsync(raw.Stream, patience.Token))?.Opcode);
+
+        // Too big: the server closes with 1009, and then the client answers nothing, as a client that hangs would.
+        await raw.WriteAsync(MaskedText(new string('x', 2000)));
+        var close = await ReadFrameAsync(raw.Stream, patience.Token);
+        Assert.Equal(8, close?.Opcode);
+        Assert.Equal(1009, BinaryPrimitives.ReadUInt16BigEndian(close!.Value.Payload));
+        var waited = Stopwatch.StartNew();
+        while (await ReadFrameAsync(raw.Stream, patience.Token) is not null)
+        {
+        }
+
+        // Cut off after the 10 s the server waits for an answer (docs/realtime.md), not at the next keep-alive (60 s).
+        Assert.True(waited.Elapsed >= TimeSpan.FromSeconds(8), $"cut off after {waited.Elapsed}");
+    }
+
+    /// <summary>A client's text frame: masked, as RFC 6455 §5.3 requires of a client.</summary>
+    private static byte[] MaskedText(string text)
+    {
+        var payload = Encoding.UTF8.GetBytes(text);
+        byte[] mask = [0x12, 0x34, 0x56, 0x78];
+        var frame = new List<byte> { 0x81, 0x80 | 126, (byte)(payload.Length >> 8), (byte)payload.Length };
+        frame.AddRange(mask);
+        frame.AddRange(payload.Select((b, i) => (byte)(b ^ mask[i % 4])));
+        return [.. frame];
+    }
+
     /// <summary>One whole frame as the server sent it (unmasked); null once the server has closed the connection.</summary>
     private static async Task<(int Opcode, byte[] Payload)?> ReadFrameAsync(Stream stream, CancellationToken ct)
     {
