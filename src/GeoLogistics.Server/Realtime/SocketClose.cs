@@ -50,11 +50,11 @@ public static class SocketClose
 
     /// <summary>
     /// Aborting the WebSocket alone does not end a read parked on the connection's pipe (a socket served off the
-    /// connection would then wait for a client that is gone): the connection under it is cut off too.
+    /// connection would then wait for a client that is gone): the connection under it is cut off first.
     /// </summary>
     private static void Abort(WebSocket socket, SocketStream? stream)
     {
-        socket.Abort();
         stream?.CutOff();
+        socket.Abort();
     }
 }

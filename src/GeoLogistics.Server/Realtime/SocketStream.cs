@@ -62,9 +62,16 @@ public sealed class SocketStream : Stream
     /// <summary>When the client last sent a byte (<see cref="Environment.TickCount64"/>), or when this stream was made.</summary>
     public long LastReceived => Volatile.Read(ref lastReceived);
 
-    /// <summary>Ends the connection at once (no close handshake): every read and write under way fails.</summary>
+    /// <summary>
+    /// Ends the connection at once (no close handshake): every read and write under way fails. Nothing once the stream
+    /// is disposed: the socket is done with, and its request or connection may be over.
+    /// </summary>
     public void CutOff()
     {
+        if (Volatile.Read(ref disposed) == 1)
+        {
+            return;
+        }
         if (connection is not null)
         {
             connection.Abort(new ConnectionAbortedException("The server cut the connection off."));
@@ -352,8 +359,11 @@ public sealed class SocketStream : Stream
     {
         if (disposing && Interlocked.Exchange(ref disposed, 1) == 0)
         {
-            // A connection's pipes are Kestrel's: they end with the connection.
+            // A connection's pipes are Kestrel's and end with the connection; a read parked on one ends now (cancelled),
+            // as a read of a disposed stream does, so that aborting the WebSocket ends its session even when the client
+            // is gone without a word.
             inner?.Dispose();
+            connection?.Transport.Input.CancelPendingRead();
             // The held buffer is given back by whoever has the turn: here if no write is under way, else by that write
             // as it ends (EndTurn). The semaphore is not disposed: a write may still release it.
             if (writing.Wait(0))

@@ -102,6 +102,36 @@ public class KeepAliveTests
         Assert.True(waited.Elapsed >= TimeSpan.FromSeconds(8), $"cut off after {waited.Elapsed}");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_engine_io_client_that_answers_no_ping_is_closed_and_cut_off(bool direct)
+    {
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?>
+        {
+            ["SocketIo:PingInterval"] = "00:00:00.300",
+            ["SocketIo:PingTimeout"] = "00:00:00.500",
+            ["Realtime:DirectSockets"] = direct ? "true" : "false",
+        });
+        using var raw = await Raw.OpenAsync(app.ServerUri);
+        await raw.WriteAsync(Upgrade(app.ServerUri, "/socket.io/?EIO=4&transport=websocket"));
+        Assert.StartsWith("HTTP/1.1 101", await raw.ReadHeadAsync(), StringComparison.Ordinal);
+
+        var frames = new List<(int Opcode, byte[] Payload)>();
+        using (var patience = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+        {
+            patience.CancelAfter(TimeSpan.FromSeconds(30));
+            while (await ReadFrameAsync(raw.Stream, patience.Token) is { } frame)
+            {
+                frames.Add(frame);
+            }
+        }
+
+        Assert.StartsWith("0{", Encoding.UTF8.GetString(frames[0].Payload), StringComparison.Ordinal);
+        Assert.Contains(frames, f => f.Opcode == 1 && Encoding.UTF8.GetString(f.Payload) == "2");
+        Assert.Equal(8, frames[^1].Opcode);
+    }
+
     /// <summary>A client's text frame: masked, as RFC 6455 §5.3 requires of a client.</summary>
     private static byte[] MaskedText(string text)
     {

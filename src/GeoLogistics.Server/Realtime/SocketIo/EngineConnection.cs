@@ -408,24 +408,13 @@ public sealed class EngineConnection
         }
     }
 
+    /// <summary>The close frame, then (as every protocol ends a socket, <see cref="SocketClose"/>) a cut-off for a client that never answers it.</summary>
     private async Task CloseSocketAsync(WebSocket ws)
     {
-        if (ws.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
-        {
-            return;
-        }
         var close = Volatile.Read(ref closed)!;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        try
-        {
-            var text = close.Text.Length > 120 ? close.Text[..120] : close.Text;
-            var status = Volatile.Read(ref failed) ? WebSocketCloseStatus.ProtocolError : StatusOf(close.Reason);
-            await ws.CloseOutputAsync(status, text, timeout.Token);
-        }
-        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
-        {
-            ws.Abort();
-        }
+        var text = close.Text.Length > 120 ? close.Text[..120] : close.Text;
+        var status = Volatile.Read(ref failed) ? WebSocketCloseStatus.ProtocolError : StatusOf(close.Reason);
+        await SocketClose.SendAsync(ws, status, text, stream);
     }
 
     /// <summary>The JSON protocol's close codes, and 1002 for a packet the protocol does not allow.</summary>
