@@ -249,4 +249,42 @@ public class LiveCoreFanOutTests
 
         Assert.True(failures.Count == 0, $"{failures.Count} of {plans.Count} sessions:\n{string.Join("\n", failures)}");
     }
+
+    /// <summary>
+    /// "Nothing per message allocates what can be pooled or shared": an event offered to thousands of sessions costs
+    /// the fan-out thread its one message (serialized once), not a slot per session woken. Counted on the fan-out
+    /// thread only (the sends run on the pool), after a warm-up, so the first use of each pool is not counted.
+    /// </summary>
+    [Fact]
+    public async Task An_event_offered_to_thousands_of_sessions_allocates_nothing_per_session_on_the_fan_out()
+    {
+        const int sessions = 2000;
+        var hub = LiveCore.Hub();
+        var transports = new List<RecordingTransport>();
+        for (var i = 0; i < sessions; i++)
+        {
+            var transport = new RecordingTransport();
+            await LiveCore.Session(hub, LiveCore.Admin(), transport).SubscribeLiveAsync("s", Orders, Filters.None);
+            transports.Add(transport);
+        }
+        for (var seq = 1; seq <= 3; seq++)
+        {
+            hub.OfferCommitted([LiveCore.OrderEvent(seq)]);
+            foreach (var transport in transports)
+            {
+                await transport.WaitUntilAsync(sent => sent.Count == seq + 1);
+            }
+        }
+
+        CommittedEvent[] next = [LiveCore.OrderEvent(4)];
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        hub.OfferCommitted(next);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        foreach (var transport in transports)
+        {
+            await transport.WaitUntilAsync(sent => sent.Count == 5);
+        }
+        Assert.True(allocated < sessions * sizeof(long), $"{allocated} bytes allocated to offer one event to {sessions} sessions");
+    }
 }

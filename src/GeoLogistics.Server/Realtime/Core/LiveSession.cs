@@ -260,17 +260,32 @@ public sealed class LiveSession : IThreadPoolWorkItem
 
     // ---- The sender ----
 
-    // The senders woken on this thread while it fans durable events out (see RunWokenSenders); null elsewhere.
+    // The senders woken on this thread while it fans durable events out (see RunWokenSenders), first to last, linked
+    // through the sessions themselves (nextWoken): gathering them allocates nothing, however many there are.
     [ThreadStatic]
-    private static List<LiveSession>? wokenHere;
+    private static bool gathering;
+    [ThreadStatic]
+    private static LiveSession? wokenFirst;
+    [ThreadStatic]
+    private static LiveSession? wokenLast;
+    // The next session woken in the same batch; set and cleared only while this session's sender is scheduled.
+    private LiveSession? nextWoken;
 
     private void Schedule()
     {
         if (Interlocked.Exchange(ref sending, 1) == 0)
         {
-            if (wokenHere is { } woken)
+            if (gathering)
             {
-                woken.Add(this);
+                if (wokenLast is null)
+                {
+                    wokenFirst = this;
+                }
+                else
+                {
+                    wokenLast.nextWoken = this;
+                }
+                wokenLast = this;
             }
             else
             {
@@ -289,24 +304,33 @@ public sealed class LiveSession : IThreadPoolWorkItem
     /// </summary>
     internal static void RunWokenSenders<T>(Action<T> fanOut, T state)
     {
-        var woken = wokenHere = [];
+        gathering = true;
         try
         {
             fanOut(state);
         }
         finally
         {
-            wokenHere = null;
-        }
-        if (woken.Count > 0)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(static woken =>
+            // Also when the fan-out failed part way: a session woken is started, or it would wait for good.
+            gathering = false;
+            var first = wokenFirst;
+            wokenFirst = wokenLast = null;
+            if (first is not null)
             {
-                foreach (var session in woken)
-                {
-                    _ = session.SendQueuedAsync();
-                }
-            }, woken, preferLocal: false);
+                ThreadPool.UnsafeQueueUserWorkItem(StartSenders, first, preferLocal: false);
+            }
+        }
+    }
+
+    private static void StartSenders(LiveSession first)
+    {
+        for (var session = first; session is not null;)
+        {
+            // Unlinked before its sender starts: once that stops, the session may be woken into another batch.
+            var next = session.nextWoken;
+            session.nextWoken = null;
+            _ = session.SendQueuedAsync();
+            session = next;
         }
     }
 
