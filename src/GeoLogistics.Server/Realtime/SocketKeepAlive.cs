@@ -16,11 +16,22 @@ public sealed class SocketKeepAlive(IOptions<RealtimeOptions> options, TimeProvi
     // Each socket's stream, with when it was last pinged.
     private readonly ConcurrentDictionary<SocketStream, long> streams = new();
 
-    public void Add(SocketStream stream) => streams.TryAdd(stream, Environment.TickCount64);
+    /// <summary>Keeps the socket over <paramref name="stream"/> alive until <see cref="Remove"/>; none for a socket with no stream of ours.</summary>
+    public void Add(SocketStream? stream)
+    {
+        if (stream is not null)
+        {
+            streams.TryAdd(stream, Environment.TickCount64);
+        }
+    }
 
-    public void Remove(SocketStream stream) => streams.TryRemove(stream, out _);
-
-    public int Count => streams.Count;
+    public void Remove(SocketStream? stream)
+    {
+        if (stream is not null)
+        {
+            streams.TryRemove(stream, out _);
+        }
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -29,21 +40,22 @@ public sealed class SocketKeepAlive(IOptions<RealtimeOptions> options, TimeProvi
         {
             return;
         }
+        var idle = options.Value.IdleTimeout is var timeout && (timeout <= TimeSpan.Zero || timeout == Timeout.InfiniteTimeSpan)
+            ? long.MaxValue
+            : (long)timeout.TotalMilliseconds;
         var every = TimeSpan.FromMilliseconds(Math.Clamp(interval.TotalMilliseconds / 4, 50, 1000));
         using var timer = new PeriodicTimer(every, clock);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                Sweep(Environment.TickCount64, (long)interval.TotalMilliseconds, IdleMilliseconds(options.Value.IdleTimeout));
+                Sweep(Environment.TickCount64, (long)interval.TotalMilliseconds, idle);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
     }
-
-    private static long IdleMilliseconds(TimeSpan idle) => idle <= TimeSpan.Zero || idle == Timeout.InfiniteTimeSpan ? long.MaxValue : (long)idle.TotalMilliseconds;
 
     private void Sweep(long now, long interval, long idle)
     {

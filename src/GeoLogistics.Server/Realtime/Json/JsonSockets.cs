@@ -52,20 +52,14 @@ public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, SocketKeepAl
     /// <summary>Owns the socket and the admission from here: both go when the session ends. Kept alive meanwhile.</summary>
     private async Task RunAsync(JsonSocket json, WebSocket socket, SocketStream? stream, IDisposable admission, CancellationToken aborted)
     {
-        if (stream is not null)
-        {
-            keepAlive.Add(stream);
-        }
+        keepAlive.Add(stream);
         try
         {
             await json.RunAsync(handle, aborted);
         }
         finally
         {
-            if (stream is not null)
-            {
-                keepAlive.Remove(stream);
-            }
+            keepAlive.Remove(stream);
             hub.Remove(json.Session);
             socket.Dispose();
             admission.Dispose();

@@ -28,10 +28,7 @@ public sealed class StompSockets(StompProtocol protocol, LiveHub hub, SocketKeep
         IDisposable? admission, CancellationToken aborted)
     {
         StompConnection? connection = null;
-        if (stream is not null)
-        {
-            keepAlive.Add(stream);
-        }
+        keepAlive.Add(stream);
         try
         {
             connection = new StompConnection(socket, stream, wire, hub.Options.MaxMessageBytes, caller, expires, aborted) { Admission = admission };
@@ -39,10 +36,7 @@ public sealed class StompSockets(StompProtocol protocol, LiveHub hub, SocketKeep
         }
         finally
         {
-            if (stream is not null)
-            {
-                keepAlive.Remove(stream);
-            }
+            keepAlive.Remove(stream);
             if (connection is not null)
             {
                 protocol.Forget(connection);
