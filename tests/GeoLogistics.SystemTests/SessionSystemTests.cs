@@ -31,12 +31,8 @@ public class SessionSystemTests
         await using var store = await TestStore.CreateAsync();
         await using var a = await ServerProcess.StartAsync(store, port: null, Settings, Ct);
         await using var b = await ServerProcess.StartAsync(store, port: null, Settings, Ct);
-        // An address's attempts are counted in the clock's minutes (Auth/LoginGuard): the seven below must fall in one.
-        var intoMinute = TimeSpan.FromTicks(DateTimeOffset.UtcNow.Ticks % TimeSpan.TicksPerMinute);
-        if (intoMinute > TimeSpan.FromSeconds(45))
-        {
-            await Task.Delay(TimeSpan.FromMinutes(1) - intoMinute + TimeSpan.FromMilliseconds(200), Ct);
-        }
+        // The seven attempts below must fall in one minute of the clock, as the address's limit counts them.
+        await ClockMinute.StartEarlyInOneAsync(Ct);
 
         // Three failures on one account, split over both nodes: the account backs off on both.
         var failures = new[]
