@@ -17,9 +17,8 @@ public sealed class LiveHub : ILivePublisher
 {
     private readonly Lock gate = new();
     private readonly HashSet<LiveSession> sessions = [];
-    // Route → its sessions, copy-on-write: changed under the gate, read by volatile fan-out without it.
-    private readonly ConcurrentDictionary<Route, LiveSession[]> routes = new();
-    private readonly Dictionary<LiveSession, List<Route>> routesOf = [];
+    // Route → its sessions: changed under the gate, read by volatile fan-out without it (FiledSessions says how).
+    private readonly ConcurrentDictionary<Route, FiledSessions> routes = new();
     // The sessions of each user, whatever their protocol, under the gate: what closing a user's sockets looks up.
     private readonly Dictionary<Guid, List<LiveSession>> sessionsOf = [];
     // Sockets admitted per user, counted from before the upgrade until the connection ends (Realtime:MaxConnectionsPerUser).
@@ -223,57 +222,44 @@ public sealed class LiveHub : ILivePublisher
                     sessionsOf.Remove(session.UserId);
                 }
             }
-            foreach (var route in routesOf.GetValueOrDefault(session)?.Distinct() ?? [])
+            foreach (var filing in session.TakeFilings())
             {
-                Unfile(session, route);
+                Unfile(filing.Route, filing.Slot);
             }
-            routesOf.Remove(session);
         }
     }
 
     /// <summary>Files a subscription of <paramref name="session"/> under <paramref name="route"/>. Inside <see cref="InStep"/>.</summary>
     internal void AddRoute(LiveSession session, Route route)
     {
-        if (!sessions.Contains(session))
+        // Two subscriptions on one route (orders with two filters) file the session once: it is offered a message once.
+        if (!sessions.Contains(session) || session.FileAgain(route))
         {
             return;
         }
-        var filedUnder = CollectionsMarshal.GetValueRefOrAddDefault(routesOf, session, out _) ??= [];
-        // Two subscriptions on one route (orders with two filters) file the session once: it is offered a message once.
-        if (!filedUnder.Contains(route))
-        {
-            routes[route] = [.. routes.GetValueOrDefault(route) ?? [], session];
-        }
-        filedUnder.Add(route);
+        var filed = routes.GetOrAdd(route, static r => new FiledSessions(r));
+        session.Filed(route, filed.Add(session));
     }
 
     /// <summary>Takes one subscription of <paramref name="session"/> off <paramref name="route"/>. Inside <see cref="InStep"/>.</summary>
     internal void RemoveRoute(LiveSession session, Route route)
     {
-        if (routesOf.GetValueOrDefault(session) is { } filedUnder && filedUnder.Remove(route) && !filedUnder.Contains(route))
+        if (session.Unfile(route) is { } slot)
         {
-            Unfile(session, route);
+            Unfile(route, slot);
         }
     }
 
-    private void Unfile(LiveSession session, Route route)
+    private void Unfile(Route route, int slot)
     {
-        if (routes.GetValueOrDefault(route) is not { } filed)
+        if (!routes.TryGetValue(route, out var filed))
         {
             return;
         }
-        var at = Array.IndexOf(filed, session);
-        if (at < 0)
-        {
-            return;
-        }
-        if (filed.Length == 1)
+        filed.RemoveAt(slot);
+        if (filed.Count == 0)
         {
             routes.TryRemove(route, out _);
-        }
-        else
-        {
-            routes[route] = [.. filed[..at], .. filed[(at + 1)..]];
         }
     }
 
@@ -349,7 +335,7 @@ public sealed class LiveHub : ILivePublisher
     {
         Span<Route> named = stackalloc Route[Route.MaxPerMessage];
         var count = Route.Of(message, named);
-        LiveSession[]? only = null;
+        FiledSessions? only = null;
         var several = false;
         foreach (var route in named[..count])
         {
@@ -366,9 +352,9 @@ public sealed class LiveHub : ILivePublisher
         if (!several)
         {
             // The common case (every dashboard on one route): a session is filed under a route once, so it is met once.
-            foreach (var session in only)
+            foreach (var session in only.Slots)
             {
-                session.Offer(message);
+                session?.Offer(message);
             }
             return;
         }
@@ -380,9 +366,9 @@ public sealed class LiveHub : ILivePublisher
             {
                 if (routes.TryGetValue(route, out var filed))
                 {
-                    foreach (var session in filed)
+                    foreach (var session in filed.Slots)
                     {
-                        if (once.Add(session))
+                        if (session is not null && once.Add(session))
                         {
                             session.Offer(message);
                         }

@@ -558,6 +558,73 @@ public sealed class LiveSession : IThreadPoolWorkItem
             return true;
         });
 
+    // ---- Filing: the hub's bookkeeping of where the session is filed, changed only under its gate ----
+
+    // The routes the session is filed under, its slot in each (FiledSessions), and how many of its subscriptions need
+    // each. Kept on the session rather than in a dictionary of the hub's: an array, not an entry, a list and its array.
+    private Filing[] filings = [];
+
+    internal readonly record struct Filing(Route Route, int Slot, int Subscriptions);
+
+    private int FilingOf(Route route)
+    {
+        for (var at = 0; at < filings.Length; at++)
+        {
+            if (filings[at].Route == route)
+            {
+                return at;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>One more subscription on <paramref name="route"/>: true when the session is filed under it already.</summary>
+    internal bool FileAgain(Route route)
+    {
+        var at = FilingOf(route);
+        if (at < 0)
+        {
+            return false;
+        }
+        filings[at] = filings[at] with { Subscriptions = filings[at].Subscriptions + 1 };
+        return true;
+    }
+
+    internal void Filed(Route route, int slot) => filings = [.. filings, new Filing(route, slot, 1)];
+
+    /// <summary>One subscription fewer on <paramref name="route"/>: its slot when no other needs the route, to be emptied.</summary>
+    internal int? Unfile(Route route)
+    {
+        var at = FilingOf(route);
+        if (at < 0)
+        {
+            return null;
+        }
+        var filing = filings[at];
+        if (filing.Subscriptions > 1)
+        {
+            filings[at] = filing with { Subscriptions = filing.Subscriptions - 1 };
+            return null;
+        }
+        filings = [.. filings.AsSpan(0, at), .. filings.AsSpan(at + 1)];
+        return filing.Slot;
+    }
+
+    /// <summary>The route's slots were copied: the session's slot under it is now <paramref name="slot"/>.</summary>
+    internal void Refile(Route route, int slot)
+    {
+        var at = FilingOf(route);
+        filings[at] = filings[at] with { Slot = slot };
+    }
+
+    /// <summary>The session ends: every filing, to be emptied, and none kept.</summary>
+    internal Filing[] TakeFilings()
+    {
+        var taken = filings;
+        filings = [];
+        return taken;
+    }
+
     // ---- Replay pacing ----
 
     /// <summary>
