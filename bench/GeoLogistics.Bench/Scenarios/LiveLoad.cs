@@ -8,9 +8,16 @@ namespace GeoLogistics.Bench.Scenarios;
 /// <summary>
 /// A live-path run: <see cref="Subscribers"/> sockets subscribed to <c>orders</c>, held idle for a settle, then
 /// <see cref="Orders"/> orders created at <see cref="Rate"/> per second with at most <see cref="Concurrency"/> in flight
-/// (none for an idle run).
+/// (none for an idle run). With <see cref="InTwoSteps"/>, the sockets are opened a third first and the rest after a
+/// settle, and VmRSS is read in between as well: what a connection adds, apart from what opening any costs once.
 /// </summary>
-internal sealed record LoadShape(int Subscribers, int Orders, double Rate, int Concurrency, int OpenConcurrency, TimeSpan Settle, TimeSpan Wait);
+internal sealed record LoadShape(int Subscribers, int Orders, double Rate, int Concurrency, int OpenConcurrency, TimeSpan Settle, TimeSpan Wait)
+{
+    public bool InTwoSteps { get; init; }
+
+    /// <summary>The sockets of the first step: all of them unless <see cref="InTwoSteps"/>.</summary>
+    public int FirstStep => InTwoSteps && Subscribers >= 3 ? Subscribers / 3 : Subscribers;
+}
 
 /// <summary>What one side (our server or the broadcaster) did under a <see cref="LoadShape"/>, with subscribers of one protocol.</summary>
 internal sealed class LiveResult
@@ -22,6 +29,8 @@ internal sealed class LiveResult
     public int StillOpen { get; init; }
     public long? RssBeforeKiB { get; init; }
     public long? RssIdleKiB { get; init; }
+    /// <summary>VmRSS after the first step's sockets (<see cref="LoadShape.InTwoSteps"/>), settled.</summary>
+    public long? RssFirstStepKiB { get; init; }
     public long? TimersBefore { get; init; }
     public long? TimersIdle { get; init; }
     public double OpenCpu { get; init; }
@@ -54,6 +63,14 @@ internal sealed class LiveResult
     /// <summary>(VmRSS with the sockets − VmRSS before them) ÷ sockets, in KiB.</summary>
     public double? IdleKiBPerConnection =>
         RssBeforeKiB is { } before && RssIdleKiB is { } idle ? (double)(idle - before) / Shape.Subscribers : null;
+
+    /// <summary>
+    /// (VmRSS with every socket − VmRSS with the first step's) ÷ the sockets of the second step, in KiB: what one more
+    /// connection costs, without what the server grows by once when sockets start to open (its GC's allocation room,
+    /// its thread pool, Kestrel's buffer pool).
+    /// </summary>
+    public double? AddedKiBPerConnection =>
+        RssFirstStepKiB is { } first && RssIdleKiB is { } idle ? (double)(idle - first) / (Shape.Subscribers - Shape.FirstStep) : null;
 
     public double P99 => Stats.Percentile(Each, 99);
 
@@ -131,9 +148,19 @@ internal static class LiveLoad
         var timersBefore = await target.TimersAsync(ct);
         var cpuBeforeOpen = process.ReadUsage().CpuSeconds ?? double.NaN;
         Console.WriteLine($"== {process.Name}: opening {n} {protocol} subscribers on orders ({shape.OpenConcurrency} handshakes in flight), VmRSS before {rssBefore} KiB");
-        var (clients, took) = await RealtimeSetup.OpenAsync(n, shape.OpenConcurrency, $"{protocol} subscribers on orders", Open, ct);
+        var (clients, took) = await RealtimeSetup.OpenAsync(shape.FirstStep, shape.OpenConcurrency, $"{protocol} subscribers on orders", Open, ct);
+        long? rssFirstStep = null;
         try
         {
+            if (shape.FirstStep < n)
+            {
+                await Task.Delay(shape.Settle, ct);
+                rssFirstStep = process.ResidentKiB();
+                Console.WriteLine($"   {shape.FirstStep} open after the settle, VmRSS {rssFirstStep} KiB; opening {n - shape.FirstStep} more");
+                var (more, tookMore) = await RealtimeSetup.OpenAsync(n - shape.FirstStep, shape.OpenConcurrency, $"more {protocol} subscribers on orders", Open, ct);
+                clients = [.. clients, .. more];
+                took += tookMore;
+            }
             // Each subscriber's loop is sequential: its own list needs no lock.
             var receipts = new List<(Guid OrderId, long At)>[n];
             var others = new long[n];
@@ -168,6 +195,7 @@ internal static class LiveLoad
                 StillOpen = clients.Count(c => c.IsOpen),
                 RssBeforeKiB = rssBefore,
                 RssIdleKiB = process.ResidentKiB(),
+                RssFirstStepKiB = rssFirstStep,
                 TimersBefore = timersBefore,
                 TimersIdle = await target.TimersAsync(ct),
                 OpenCpu = (process.ReadUsage().CpuSeconds ?? double.NaN) - cpuBeforeOpen,
@@ -349,6 +377,12 @@ internal static class LiveLoad
         Row("open time (incl. subscribe)", r => $"{r.OpenTook.TotalSeconds:0.0} s ({shape.Subscribers / r.OpenTook.TotalSeconds:0}/s)");
         Row("VmRSS before → with the sockets", r => $"{Kib(r.RssBeforeKiB)} → {Kib(r.RssIdleKiB)}");
         Row("idle memory per connection", r => r.IdleKiBPerConnection is { } kib ? $"{kib:0.00} KiB" : "n/a", r => r.IdleKiBPerConnection ?? double.NaN);
+        if (shape.FirstStep < shape.Subscribers)
+        {
+            Row($"VmRSS with {shape.FirstStep} sockets", r => Kib(r.RssFirstStepKiB));
+            Row($"idle memory per connection added ({shape.FirstStep} → {shape.Subscribers})",
+                r => r.AddedKiBPerConnection is { } kib ? $"{kib:0.00} KiB" : "n/a", r => r.AddedKiBPerConnection ?? double.NaN);
+        }
         Row("live timers (dotnet.timer.count) before → with the sockets", r => r.TimersIdle is { } idle ? $"{r.TimersBefore} → {idle}" : "n/a");
         Row("CPU opening + settle", r => $"{r.OpenCpu:0.0} s", r => r.OpenCpu);
         if (shape.Orders > 0)
