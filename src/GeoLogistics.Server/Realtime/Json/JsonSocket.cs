@@ -60,59 +60,75 @@ public sealed class JsonSocket : ISessionTransport
     /// Reads whole messages of at most <see cref="RealtimeOptions.MaxMessageBytes"/>; a larger one closes with 1009,
     /// more messages than the budget allows close with 1008. <paramref name="handle"/> says whether a message counts
     /// toward that budget: a position the tracker accepted does not (it has its own rate, per driver), so a driver's
-    /// backlog that arrives at once after a stall is not taken for a flood. Returns when the session has ended.
+    /// backlog that arrives at once after a stall is not taken for a flood. Returns when the session has ended, and
+    /// then ends what the socket held: its place in the hub and in <paramref name="keepAlive"/>, the socket, and
+    /// <paramref name="admission"/> (its place under the per-user cap).
     /// </summary>
-    public async Task RunAsync(Func<LiveSession, ReadOnlyMemory<byte>, Task<bool>> handle, CancellationToken ct)
+    public async Task RunAsync(
+        Func<LiveSession, ReadOnlyMemory<byte>, Task<bool>> handle, SocketKeepAlive keepAlive, IDisposable admission, CancellationToken ct)
     {
+        // One method from here to the end, not one per job: each parked async method is kept for the socket's life.
         try
         {
-            while (socket.State == WebSocketState.Open && !Session.IsClosing)
+            try
             {
-                // Wait for data without a buffer: an idle connection holds none (most connections are idle).
-                var ready = await socket.ReceiveAsync(Memory<byte>.Empty, ct);
-                if (ready.MessageType == WebSocketMessageType.Close || Session.IsClosing)
+                while (socket.State == WebSocketState.Open && !Session.IsClosing)
                 {
-                    break;
-                }
-                var buffer = ArrayPool<byte>.Shared.Rent(options.MaxMessageBytes);
-                try
-                {
-                    if (await ReadMessageAsync(buffer, ct) is not { } message)
+                    // Wait for data without a buffer: an idle connection holds none (most connections are idle). Nor a
+                    // registration on the token: every way a session ends cuts the connection off (SocketClose, the
+                    // keep-alive, the server's stop), and that ends this read.
+                    var ready = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
+                    if (ready.MessageType == WebSocketMessageType.Close || Session.IsClosing)
                     {
                         break;
                     }
-                    var counts = true;
-                    Session.Hub.CountReceived();
-                    if (message.Type == WebSocketMessageType.Binary)
+                    var buffer = ArrayPool<byte>.Shared.Rent(options.MaxMessageBytes);
+                    try
                     {
-                        Session.Send(JsonProtocol.Error("bad_request", "Messages are JSON text frames."));
+                        if (await ReadMessageAsync(buffer, ct) is not { } message)
+                        {
+                            break;
+                        }
+                        var counts = true;
+                        Session.Hub.CountReceived();
+                        if (message.Type == WebSocketMessageType.Binary)
+                        {
+                            Session.Send(JsonProtocol.Error("bad_request", "Messages are JSON text frames."));
+                        }
+                        else
+                        {
+                            counts = await handle(Session, buffer.AsMemory(0, message.Length));
+                        }
+                        if (counts && !Session.Budget.TrySpend())
+                        {
+                            Session.Close(new SessionClose(CloseReason.Flood, "too many messages"));
+                            break;
+                        }
                     }
-                    else
+                    finally
                     {
-                        counts = await handle(Session, buffer.AsMemory(0, message.Length));
-                    }
-                    if (counts && !Session.Budget.TrySpend())
-                    {
-                        Session.Close(new SessionClose(CloseReason.Flood, "too many messages"));
-                        break;
+                        ArrayPool<byte>.Shared.Return(buffer);
                     }
                 }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                }
+                Session.Close(SessionClose.Bye);
+                await DiscardUntilClosedAsync(ct);
             }
-            Session.Close(SessionClose.Bye);
-            await DiscardUntilClosedAsync(ct);
-        }
-        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
-        {
+            catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
+            {
+            }
+            finally
+            {
+                Session.Close(SessionClose.Bye);
+            }
+            await Session.WhenEndedAsync();
         }
         finally
         {
-            Session.Close(SessionClose.Bye);
+            keepAlive.Remove(stream);
+            Session.Hub.Remove(Session);
+            socket.Dispose();
+            admission.Dispose();
         }
-        await Session.WhenEndedAsync();
     }
 
     /// <summary>

@@ -46,23 +46,7 @@ public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, SocketKeepAl
             admission.Dispose();
             throw;
         }
-        return RunAsync(json, socket, stream, admission, aborted);
-    }
-
-    /// <summary>Owns the socket and the admission from here: both go when the session ends. Kept alive meanwhile.</summary>
-    private async Task RunAsync(JsonSocket json, WebSocket socket, SocketStream? stream, IDisposable admission, CancellationToken aborted)
-    {
         keepAlive.Add(stream);
-        try
-        {
-            await json.RunAsync(handle, aborted);
-        }
-        finally
-        {
-            keepAlive.Remove(stream);
-            hub.Remove(json.Session);
-            socket.Dispose();
-            admission.Dispose();
-        }
+        return json.RunAsync(handle, keepAlive, admission, aborted);
     }
 }

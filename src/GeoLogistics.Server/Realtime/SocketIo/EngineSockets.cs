@@ -45,8 +45,9 @@ public sealed class EngineSockets(EngineConnections connections, SocketIoProtoco
         {
             while (socket.State == WebSocketState.Open && !connection.IsClosed)
             {
-                // Wait for data without a buffer: an idle connection holds none.
-                if ((await socket.ReceiveAsync(Memory<byte>.Empty, ct)).MessageType == WebSocketMessageType.Close || connection.IsClosed)
+                // Wait for data without a buffer: an idle connection holds none. Nor a registration on the token: every
+                // way the connection ends cuts it off (SocketClose), and that ends this read.
+                if ((await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None)).MessageType == WebSocketMessageType.Close || connection.IsClosed)
                 {
                     break;
                 }

@@ -224,11 +224,12 @@ public sealed class StompConnection : ISessionTransport
             await wire.OpenAsync(socket, ct);
             while (socket.State == WebSocketState.Open && Session is not { IsClosing: true } && lastWords is null)
             {
-                // Wait for data without a buffer: an idle connection holds none.
+                // Wait for data without a buffer: an idle connection holds none. Nor a registration on the token: every
+                // way a session ends cuts the connection off, and that ends this read.
                 ValueWebSocketReceiveResult ready;
                 if (Session is not null)
                 {
-                    ready = await socket.ReceiveAsync(Memory<byte>.Empty, ct);
+                    ready = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
                 }
                 else if (await ReceiveByAsync(connectBy, ct) is { } first)
                 {
