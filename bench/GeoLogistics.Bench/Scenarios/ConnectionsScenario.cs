@@ -30,7 +30,8 @@ public sealed class ConnectionsScenario : IScenario
     {
         var n = args.Int("connections", 1, 1_000_000);
         var shape = new LoadShape(n, Orders: 0, Rate: 1, Concurrency: 1, args.Int("open-concurrency", 1, 10_000),
-            TimeSpan.FromSeconds(args.Int("settle", 0, 600)), TimeSpan.Zero) { InTwoSteps = true };
+            TimeSpan.FromSeconds(args.Int("settle", 0, 600)), TimeSpan.Zero)
+        { InTwoSteps = true };
         var results = await LiveLoad.RunSidesAsync(args, shape, "ready", ct);
         LiveLoad.Print($"connections: {n} idle sockets subscribed to orders", results);
 
