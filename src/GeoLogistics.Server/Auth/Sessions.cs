@@ -17,7 +17,9 @@ namespace GeoLogistics.Server.Auth;
 /// </summary>
 public sealed partial class Sessions(IServiceScopeFactory scopes, TokenService tokens, TimeProvider clock, ILogger<Sessions> logger)
 {
-    private sealed record Known(Caller Caller, DateTimeOffset ExpiresAt, bool Ended);
+    // The caller and the user's name, as read with the session: with them, the user's whole account (a user's email,
+    // name, tenant and driver never change; a change of role or a disabling ends its sessions).
+    private sealed record Known(Caller Caller, string? Name, DateTimeOffset ExpiresAt, bool Ended);
 
     private readonly ConcurrentDictionary<Guid, Known> known = new();
 
@@ -61,6 +63,18 @@ public sealed partial class Sessions(IServiceScopeFactory scopes, TokenService t
         return !session.Ended && session.Caller.UserId == userId && session.Caller.Role == role ? session.Caller : null;
     }
 
+    /// <summary>
+    /// The user's name, as read with <paramref name="caller"/>'s session, while that session is live on this node (as
+    /// <see cref="AuthenticateAsync"/> just found it); false once it has ended. With the caller it is the user's account,
+    /// read from the store once per session and node, not once per request that shows it.
+    /// </summary>
+    public bool TryGetName(Caller caller, out string? name)
+    {
+        var live = known.TryGetValue(caller.SessionId, out var session) && !session.Ended && session.Caller == caller;
+        name = live ? session!.Name : null;
+        return live;
+    }
+
     private async Task<Known?> LoadAsync(Guid sessionId, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
@@ -74,7 +88,8 @@ public sealed partial class Sessions(IServiceScopeFactory scopes, TokenService t
             select new { s.ExpiresAt, User = u, DriverId = (Guid?)d!.Id }).AsNoTracking().FirstOrDefaultAsync(ct);
         return row is null
             ? null
-            : new Known(new Caller(row.User.Id, row.User.Email, row.User.Role, row.User.TenantId, row.DriverId, sessionId), row.ExpiresAt, Ended: false);
+            : new Known(new Caller(row.User.Id, row.User.Email, row.User.Role, row.User.TenantId, row.DriverId, sessionId), row.User.Name,
+                row.ExpiresAt, Ended: false);
     }
 
     /// <summary>Ends one session (logout). Its tokens stop working at once here, and on other nodes at their next poll.</summary>

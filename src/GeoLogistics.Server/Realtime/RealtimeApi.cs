@@ -69,7 +69,7 @@ public static class RealtimeApi
         {
             return NodeDraining(http);
         }
-        if (await sockets.FindUserAsync(caller, http.RequestAborted) is not { } user)
+        if (sockets.FindUser(caller) is not { } user)
         {
             return TypedResults.Unauthorized();
         }

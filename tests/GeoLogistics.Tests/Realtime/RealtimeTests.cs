@@ -70,6 +70,26 @@ public class RealtimeTests
         Assert.False(string.IsNullOrEmpty(ack.GetProperty("clientId").GetString()));
     }
 
+    /// <summary>The ack's user is the account as <c>GET /api/me</c> gives it, field for field, for every role.</summary>
+    [Theory]
+    [InlineData("admin@demo.test")]
+    [InlineData("dispatcher@demo.test")]
+    [InlineData("driver1@demo.test")]
+    [InlineData("customer@demo.test")]
+    public async Task The_handshake_acknowledges_the_user_as_the_api_describes_it(string email)
+    {
+        await using var app = await TestApp.StartAsync();
+        var token = await app.TokenForAsync(email);
+        var me = await app.ClientWithToken(token).GetFromJsonAsync<JsonElement>("/api/me", Ct);
+        await using var client = await WsClient.ConnectAsync(app.ServerUri, token, Ct);
+
+        var ack = await client.NextAsync();
+
+        Assert.Equal("connection_ack", Type(ack));
+        Assert.Equal(me.GetRawText(), ack.GetProperty("user").GetRawText());
+        Assert.Equal(email, me.GetProperty("email").GetString());
+    }
+
     [Fact]
     public async Task A_missing_or_bad_token_or_a_foreign_origin_is_refused_before_the_upgrade()
     {

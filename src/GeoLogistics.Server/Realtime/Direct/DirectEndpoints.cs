@@ -55,14 +55,14 @@ public sealed record DirectUpgrade(string? SubProtocol, IDisposable? Admission, 
 /// <summary>The JSON protocol at <c>/api/ws</c> (<see cref="RealtimeApi"/>): a token, a known user, a place under the cap.</summary>
 public sealed class JsonEndpoint(JsonSockets sockets, LiveHub hub) : DirectEndpoint(RealtimeApi.Path, HandshakeToken.Required)
 {
-    public override async Task<DirectUpgrade?> AcceptAsync(UpgradeHead head, Caller? caller, DateTimeOffset expires, CancellationToken ct)
+    public override Task<DirectUpgrade?> AcceptAsync(UpgradeHead head, Caller? caller, DateTimeOffset expires, CancellationToken ct)
     {
-        if (caller is null || await sockets.FindUserAsync(caller, ct) is not { } user || hub.TryAdmit(caller.UserId) is not { } admission)
+        if (caller is null || sockets.FindUser(caller) is not { } user || hub.TryAdmit(caller.UserId) is not { } admission)
         {
-            return null;
+            return Task.FromResult<DirectUpgrade?>(null);
         }
-        return new DirectUpgrade(null, admission,
-            (socket, stream, aborted) => sockets.ServeAsync(socket, stream, caller, expires, user, admission, aborted));
+        return Task.FromResult<DirectUpgrade?>(new DirectUpgrade(null, admission,
+            (socket, stream, aborted) => sockets.ServeAsync(socket, stream, caller, expires, user, admission, aborted)));
     }
 }
 

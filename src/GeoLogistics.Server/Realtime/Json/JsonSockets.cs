@@ -1,10 +1,8 @@
 using System.Net.WebSockets;
 using GeoLogistics.Server.Auth;
-using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Http;
 using GeoLogistics.Server.Realtime.Core;
 using GeoLogistics.Server.Users;
-using Microsoft.EntityFrameworkCore;
 
 namespace GeoLogistics.Server.Realtime.Json;
 
@@ -13,19 +11,20 @@ namespace GeoLogistics.Server.Realtime.Json;
 /// (<see cref="RealtimeApi"/>) or straight off the connection (<see cref="Direct.DirectSockets"/>). Both check the
 /// same things before the upgrade; from here on a socket is a session in the hub and nothing else.
 /// </summary>
-public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, SocketKeepAlive keepAlive, IServiceScopeFactory scopes, TimeProvider clock)
+public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, SocketKeepAlive keepAlive, Sessions sessions, TimeProvider clock)
 {
     // One delegate for every socket, not one each.
     private readonly Func<LiveSession, ReadOnlyMemory<byte>, Task<bool>> handle = protocol.HandleAsync;
 
-    /// <summary>The user a socket's <c>connection_ack</c> describes; null when the token's user is gone.</summary>
-    public async Task<UserDto?> FindUserAsync(Caller caller, CancellationToken ct)
-    {
-        // A scope of its own: a socket lives for hours, and must not hold a pooled DbContext all that time.
-        await using var scope = scopes.CreateAsyncScope();
-        return await scope.ServiceProvider.GetRequiredService<AppDb>().Users.AsNoTracking()
-            .Where(u => u.Id == caller.UserId).Select(u => u.ToDto(caller.DriverId)).FirstOrDefaultAsync(ct);
-    }
+    /// <summary>
+    /// The user a socket's <c>connection_ack</c> describes, as <c>GET /api/me</c> does; null when the token's session
+    /// has ended meanwhile. From the session the token stands for, which the node holds (<see cref="Sessions"/>): a
+    /// handshake reads nothing from the store.
+    /// </summary>
+    public UserDto? FindUser(Caller caller) =>
+        sessions.TryGetName(caller, out var name)
+            ? new UserDto(caller.UserId, caller.Email, name, caller.Role, caller.TenantId, caller.DriverId)
+            : null;
 
     /// <summary>Acknowledges the connection, then reads and answers the client until the session ends.</summary>
     /// <param name="stream">The socket's stream, so a burst leaves in one write and the keep-alive pings it; null writes each message through, unpinged.</param>
