@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Realtime.Core;
 
@@ -57,17 +58,14 @@ public sealed class JsonSocket : ISessionTransport
     public ValueTask CloseAsync(SessionClose close) => SocketClose.SendAsync(socket, StatusOf(close.Reason), close.Text, stream);
 
     /// <summary>
-    /// Reads whole messages of at most <see cref="RealtimeOptions.MaxMessageBytes"/>; a larger one closes with 1009,
-    /// more messages than the budget allows close with 1008. <paramref name="handle"/> says whether a message counts
-    /// toward that budget: a position the tracker accepted does not (it has its own rate, per driver), so a driver's
-    /// backlog that arrives at once after a stall is not taken for a flood. Returns when the session has ended, and
-    /// then ends what the socket held: its place in the hub and in <paramref name="keepAlive"/>, the socket, and
-    /// <paramref name="admission"/> (its place under the per-user cap).
+    /// Reads the client's messages until the session ends, then ends what the socket held: its place in
+    /// <paramref name="keepAlive"/> and in the hub, the socket, and <paramref name="admission"/> (its place under the
+    /// per-user cap). One method from start to end: each parked async method is kept for the socket's life.
     /// </summary>
     public async Task RunAsync(
         Func<LiveSession, ReadOnlyMemory<byte>, Task<bool>> handle, SocketKeepAlive keepAlive, IDisposable admission, CancellationToken ct)
     {
-        // One method from here to the end, not one per job: each parked async method is kept for the socket's life.
+        keepAlive.Add(stream);
         try
         {
             try
@@ -78,36 +76,9 @@ public sealed class JsonSocket : ISessionTransport
                     // registration on the token: every way a session ends cuts the connection off (SocketClose, the
                     // keep-alive, the server's stop), and that ends this read.
                     var ready = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
-                    if (ready.MessageType == WebSocketMessageType.Close || Session.IsClosing)
+                    if (ready.MessageType == WebSocketMessageType.Close || Session.IsClosing || !await HandleNextAsync(handle, ct))
                     {
                         break;
-                    }
-                    var buffer = ArrayPool<byte>.Shared.Rent(options.MaxMessageBytes);
-                    try
-                    {
-                        if (await ReadMessageAsync(buffer, ct) is not { } message)
-                        {
-                            break;
-                        }
-                        var counts = true;
-                        Session.Hub.CountReceived();
-                        if (message.Type == WebSocketMessageType.Binary)
-                        {
-                            Session.Send(JsonProtocol.Error("bad_request", "Messages are JSON text frames."));
-                        }
-                        else
-                        {
-                            counts = await handle(Session, buffer.AsMemory(0, message.Length));
-                        }
-                        if (counts && !Session.Budget.TrySpend())
-                        {
-                            Session.Close(new SessionClose(CloseReason.Flood, "too many messages"));
-                            break;
-                        }
-                    }
-                    finally
-                    {
-                        ArrayPool<byte>.Shared.Return(buffer);
                     }
                 }
                 Session.Close(SessionClose.Bye);
@@ -128,6 +99,45 @@ public sealed class JsonSocket : ISessionTransport
             Session.Hub.Remove(Session);
             socket.Dispose();
             admission.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Reads one whole message of at most <see cref="RealtimeOptions.MaxMessageBytes"/> (a larger one closes with 1009)
+    /// and handles it; more messages than the budget allows close with 1008. <paramref name="handle"/> says whether a
+    /// message counts toward that budget: a position the tracker accepted does not (it has its own rate, per driver),
+    /// so a driver's backlog that arrives at once after a stall is not taken for a flood. False when the session ends.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> HandleNextAsync(Func<LiveSession, ReadOnlyMemory<byte>, Task<bool>> handle, CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxMessageBytes);
+        try
+        {
+            if (await ReadMessageAsync(buffer, ct) is not { } message)
+            {
+                return false;
+            }
+            var counts = true;
+            Session.Hub.CountReceived();
+            if (message.Type == WebSocketMessageType.Binary)
+            {
+                Session.Send(JsonProtocol.Error("bad_request", "Messages are JSON text frames."));
+            }
+            else
+            {
+                counts = await handle(Session, buffer.AsMemory(0, message.Length));
+            }
+            if (counts && !Session.Budget.TrySpend())
+            {
+                Session.Close(new SessionClose(CloseReason.Flood, "too many messages"));
+                return false;
+            }
+            return true;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -45,7 +45,6 @@ public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, SocketKeepAl
             admission.Dispose();
             throw;
         }
-        keepAlive.Add(stream);
         return json.RunAsync(handle, keepAlive, admission, aborted);
     }
 }
