@@ -60,8 +60,9 @@ builder.Services.AddRealtime(builder.Configuration);
 builder.Services.AddSocketIo();
 builder.Services.AddTracking(builder.Configuration);
 
-// Auth: HS256 bearer tokens, roles from SPEC §2, login and location throttles.
+// Auth: HS256 bearer tokens, roles from SPEC §2, login and location throttles; users: passwords, the accounts behind sessions.
 builder.Services.AddAuth(builder.Configuration, builder.Environment);
+builder.Services.AddUsers(builder.Configuration);
 
 // HTTP: problem details for every error, validated requests, one JSON shape, a bounded body, a rate of new orders per user.
 builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection("Api")).ValidateDataAnnotations().ValidateOnStart();

@@ -14,12 +14,16 @@ public sealed record LoginRequest(
     [property: Required, StringLength(254)] string? Email,
     [property: Required, StringLength(128)] string? Password);
 
-public sealed record LoginResponse(string AccessToken, string TokenType, int ExpiresIn, UserDto User);
-
-public sealed record SessionResponse(int ExpiresIn, UserDto User);
-
+/// <summary>
+/// Sign-in's endpoints. They answer with the user's account and start a session for it, so they sit above user accounts
+/// and drivers (Users/, Drivers/); the rest of Auth, which every module names, knows only a <see cref="Caller"/>.
+/// </summary>
 public static class AuthApi
 {
+    public sealed record LoginResponse(string AccessToken, string TokenType, int ExpiresIn, UserDto User);
+
+    public sealed record SessionResponse(int ExpiresIn, UserDto User);
+
     public static RouteGroupBuilder MapAuth(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/auth").WithTags("Auth");
@@ -37,7 +41,7 @@ public static class AuthApi
     private static ProblemHttpResult WrongCredentials() =>
         TypedResults.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized", detail: "Wrong email or password.");
 
-    private static async Task<IResult> Login(LoginRequest request, HttpContext http, SignIn signIn, IOptions<JwtOptions> jwt, CancellationToken ct)
+    private static async Task<IResult> Login(LoginRequest request, HttpContext http, [AsParameters] SignIn signIn, IOptions<JwtOptions> jwt, CancellationToken ct)
     {
         return await signIn.TryAsync(request, http, ct) switch
         {
@@ -48,7 +52,7 @@ public static class AuthApi
     }
 
     private static async Task<IResult> StartSession(
-        LoginRequest request, HttpContext http, SignIn signIn, IOptions<JwtOptions> jwt, IOptions<AuthOptions> auth, CancellationToken ct)
+        LoginRequest request, HttpContext http, [AsParameters] SignIn signIn, IOptions<JwtOptions> jwt, IOptions<AuthOptions> auth, CancellationToken ct)
     {
         // The cookie is the dashboard's: a login form on another site may not plant one.
         if (!BrowserSession.OriginAllowed(http.Request, auth.Value))
@@ -76,43 +80,43 @@ public static class AuthApi
         BrowserSession.ClearCookie(http);
         return TypedResults.NoContent();
     }
-}
 
-public abstract record SignInResult
-{
-    public sealed record Success(UserDto User, IssuedToken Token) : SignInResult;
-
-    /// <summary>Unknown email, wrong password or a disabled user: one answer for all three.</summary>
-    public sealed record Refused : SignInResult;
-
-    public sealed record Throttled(TimeSpan RetryAfter) : SignInResult;
-}
-
-/// <summary>Checks a password under the login throttles and starts a session.</summary>
-public sealed class SignIn(AppDb db, IPasswordHasher<User> hasher, Sessions sessions, LoginGuard guard)
-{
-    public async Task<SignInResult> TryAsync(LoginRequest request, HttpContext http, CancellationToken ct)
+    private abstract record SignInResult
     {
-        var address = http.Connection.RemoteIpAddress?.ToString() ?? "local";
-        var email = User.NormalizeEmail(request.Email!);
-        if ((await guard.CountAttemptAsync(db, address, ct) ?? await guard.BackoffAsync(db, email, address, ct)) is { } wait)
-        {
-            return new SignInResult.Throttled(wait);
-        }
-        var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Email == email, ct);
-        var verdict = hasher.VerifyHashedPassword(user ?? new User(), user?.PasswordHash ?? UnknownUserHash, request.Password!);
-        if (user is null || user.Disabled || verdict == PasswordVerificationResult.Failed)
-        {
-            await guard.FailedAsync(db, email, address, ct);
-            return new SignInResult.Refused();
-        }
-        await guard.SucceededAsync(db, email, address, ct);
-        var driverId = user.Role == Role.Driver
-            ? await db.Drivers.Where(d => d.UserId == user.Id).Select(d => (Guid?)d.Id).FirstOrDefaultAsync(ct)
-            : null;
-        return new SignInResult.Success(user.ToDto(driverId), await sessions.StartAsync(user, driverId, ct));
+        public sealed record Success(UserDto User, IssuedToken Token) : SignInResult;
+
+        /// <summary>Unknown email, wrong password or a disabled user: one answer for all three.</summary>
+        public sealed record Refused : SignInResult;
+
+        public sealed record Throttled(TimeSpan RetryAfter) : SignInResult;
     }
 
-    // Verified against when the email is unknown, so both failures take the same time.
-    private static readonly string UnknownUserHash = new PasswordHasher<User>().HashPassword(new User(), Guid.NewGuid().ToString());
+    /// <summary>Checks a password under the login throttles and starts a session; bound per request (<c>[AsParameters]</c>).</summary>
+    private sealed record SignIn(AppDb Db, IPasswordHasher<User> Hasher, Sessions Sessions, LoginGuard Guard)
+    {
+        public async Task<SignInResult> TryAsync(LoginRequest request, HttpContext http, CancellationToken ct)
+        {
+            var address = http.Connection.RemoteIpAddress?.ToString() ?? "local";
+            var email = User.NormalizeEmail(request.Email!);
+            if ((await Guard.CountAttemptAsync(Db, address, ct) ?? await Guard.BackoffAsync(Db, email, address, ct)) is { } wait)
+            {
+                return new SignInResult.Throttled(wait);
+            }
+            var user = await Db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Email == email, ct);
+            var verdict = Hasher.VerifyHashedPassword(user ?? new User(), user?.PasswordHash ?? UnknownUserHash, request.Password!);
+            if (user is null || user.Disabled || verdict == PasswordVerificationResult.Failed)
+            {
+                await Guard.FailedAsync(Db, email, address, ct);
+                return new SignInResult.Refused();
+            }
+            await Guard.SucceededAsync(Db, email, address, ct);
+            var driverId = user.Role == Role.Driver
+                ? await Db.Drivers.Where(d => d.UserId == user.Id).Select(d => (Guid?)d.Id).FirstOrDefaultAsync(ct)
+                : null;
+            return new SignInResult.Success(user.ToDto(driverId), await Sessions.StartAsync(user.ToCaller(driverId), ct));
+        }
+
+        // Verified against when the email is unknown, so both failures take the same time.
+        private static readonly string UnknownUserHash = new PasswordHasher<User>().HashPassword(new User(), Guid.NewGuid().ToString());
+    }
 }

@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Threading.RateLimiting;
-using GeoLogistics.Server.Users;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
-using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
@@ -28,14 +26,11 @@ public static class AuthSetup
                 $"Jwt:SigningKey is shorter than 256 bits ({JwtOptions.MinimumKeyBytes} bytes); HS256 needs at least that.")
             .ValidateOnStart();
         services.AddOptions<AuthOptions>().Bind(config.GetSection("Auth")).ValidateDataAnnotations().ValidateOnStart();
-        services.Configure<PasswordHasherOptions>(config.GetSection("PasswordHasher"));
-        services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<Sessions>();
         services.AddSingleton<BearerTokens>();
         services.AddHostedService<SessionWatch>();
         services.AddSingleton<LoginGuard>();
-        services.AddScoped<SignIn>();
 
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)

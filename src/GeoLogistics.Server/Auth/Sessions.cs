@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Claims;
 using GeoLogistics.Server.Data;
-using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Http;
-using GeoLogistics.Server.Users;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -15,7 +13,8 @@ namespace GeoLogistics.Server.Auth;
 /// read per session and node), and <see cref="SessionWatch"/> reads the sessions ended anywhere, so a logout on one
 /// node ends the session's tokens and sockets on every node within one poll interval.
 /// </summary>
-public sealed partial class Sessions(IServiceScopeFactory scopes, TokenService tokens, TimeProvider clock, ILogger<Sessions> logger)
+public sealed partial class Sessions(
+    IServiceScopeFactory scopes, ISessionAccounts accounts, TokenService tokens, TimeProvider clock, ILogger<Sessions> logger)
 {
     // The caller and the user's name, as read with the session: with them, the user's whole account (a user's email,
     // name, tenant and driver never change; a change of role or a disabling ends its sessions).
@@ -26,14 +25,14 @@ public sealed partial class Sessions(IServiceScopeFactory scopes, TokenService t
     /// <summary>Sessions that ended (on this node or another): their sockets close.</summary>
     public event Action<IReadOnlyCollection<Guid>>? Ended;
 
-    /// <summary>Starts a session for the user and mints its first token.</summary>
-    public async Task<IssuedToken> StartAsync(User user, Guid? driverId, CancellationToken ct)
+    /// <summary>Starts a session for the user <paramref name="account"/> is (its session id aside) and mints its first token.</summary>
+    public async Task<IssuedToken> StartAsync(Caller account, CancellationToken ct)
     {
         var id = Guid.CreateVersion7();
-        var token = tokens.Issue(user, driverId, id);
+        var token = tokens.Issue(account with { SessionId = id });
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDb>();
-        db.Sessions.Add(new Session { Id = id, UserId = user.Id, CreatedAt = clock.Now(), ExpiresAt = token.ExpiresAt });
+        db.Sessions.Add(new Session { Id = id, UserId = account.UserId, CreatedAt = clock.Now(), ExpiresAt = token.ExpiresAt });
         await db.SaveChangesAsync(ct);
         return token;
     }
@@ -78,18 +77,8 @@ public sealed partial class Sessions(IServiceScopeFactory scopes, TokenService t
     private async Task<Known?> LoadAsync(Guid sessionId, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AppDb>();
-        var row = await (
-            from s in db.Sessions
-            join u in db.Users on s.UserId equals u.Id
-            join d in db.Drivers on u.Id equals d.UserId into drivers
-            from d in drivers.DefaultIfEmpty()
-            where s.Id == sessionId && s.RevokedAt == null && !u.Disabled
-            select new { s.ExpiresAt, User = u, DriverId = (Guid?)d!.Id }).AsNoTracking().FirstOrDefaultAsync(ct);
-        return row is null
-            ? null
-            : new Known(new Caller(row.User.Id, row.User.Email, row.User.Role, row.User.TenantId, row.DriverId, sessionId), row.User.Name,
-                row.ExpiresAt, Ended: false);
+        var account = await accounts.FindAsync(scope.ServiceProvider.GetRequiredService<AppDb>(), sessionId, ct);
+        return account is null ? null : new Known(account.Caller, account.Name, account.ExpiresAt, Ended: false);
     }
 
     /// <summary>Ends one session (logout). Its tokens stop working at once here, and on other nodes at their next poll.</summary>

@@ -1,6 +1,5 @@
 using System.Security.Claims;
 using GeoLogistics.Server.Http;
-using GeoLogistics.Server.Users;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -14,24 +13,25 @@ public sealed class TokenService(IOptions<JwtOptions> options, TimeProvider cloc
 {
     private readonly JsonWebTokenHandler handler = new();
 
-    public IssuedToken Issue(User user, Guid? driverId, Guid sessionId)
+    /// <summary>A token for <paramref name="caller"/>'s session.</summary>
+    public IssuedToken Issue(Caller caller)
     {
         var jwt = options.Value;
         var now = clock.Now();
         var expires = now.AddMinutes(jwt.AccessTokenMinutes);
         var claims = new Dictionary<string, object>
         {
-            [Caller.SubjectClaim] = user.Id.ToString(),
-            [Caller.EmailClaim] = user.Email,
-            [Caller.RoleClaim] = Caller.RoleName(user.Role),
-            [Caller.SessionClaim] = sessionId.ToString(),
+            [Caller.SubjectClaim] = caller.UserId.ToString(),
+            [Caller.EmailClaim] = caller.Email,
+            [Caller.RoleClaim] = Caller.RoleName(caller.Role),
+            [Caller.SessionClaim] = caller.SessionId.ToString(),
             [JwtRegisteredClaimNames.Jti] = Guid.NewGuid().ToString("N"),
         };
-        if (user.TenantId is { } tenant)
+        if (caller.TenantId is { } tenant)
         {
             claims[Caller.TenantClaim] = tenant.ToString();
         }
-        if (driverId is { } driver)
+        if (caller.DriverId is { } driver)
         {
             claims[Caller.DriverClaim] = driver.ToString();
         }

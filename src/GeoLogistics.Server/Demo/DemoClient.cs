@@ -38,7 +38,7 @@ public sealed class DemoIdentity(User user, Guid? driverId, Sessions sessions, T
             var now = clock.GetUtcNow();
             if (token is null || now >= renewAt)
             {
-                token = await sessions.StartAsync(user, driverId, ct);
+                token = await sessions.StartAsync(user.ToCaller(driverId), ct);
                 renewAt = now + ((token.ExpiresAt - now) / 2);
             }
             return token.AccessToken;

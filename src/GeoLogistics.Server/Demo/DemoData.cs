@@ -33,7 +33,7 @@ public static class DemoData
 
         async Task<User> AddUser(string email, string password, Role role, Guid? tenant, string name)
         {
-            var user = await UsersApi.NewUserAsync(db, hasher, clock, email, password, role, tenant, name, ct)
+            var user = await UserAccounts.NewUserAsync(db, hasher, clock, email, password, role, tenant, name, ct)
                 ?? throw new InvalidOperationException($"{email} exists.");
             logins.Add($"{role.ToString().ToLowerInvariant(),-10} {email}");
             return user;

@@ -82,7 +82,7 @@ public static class DriverMapping
         d is { Lat: { } lat, Lng: { } lng, LocationAt: { } at } ? new DriverLocationDto(lat, lng, d.Heading, d.Speed, at) : null,
         d.UpdatedAt);
 
-    /// <summary>The driver as <see cref="DriverVisibility"/> lets this caller see it.</summary>
+    /// <summary>The driver as the caller may see it (Orders/DriverVisibility says how much).</summary>
     public static DriverDto ToDto(this SeenDriver seen)
     {
         if (seen.View == DriverView.Whole)

@@ -1,6 +1,5 @@
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Tenants;
-using GeoLogistics.Server.Users;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 
@@ -25,7 +24,7 @@ internal sealed class DriverConfiguration : IEntityTypeConfiguration<Driver>
         e.HasIndex(d => new { d.Status, d.Cell });
         // A driver is on at most one order: the store refuses a second one whatever the code does.
         e.HasIndex(d => d.CurrentOrderId).IsUnique();
-        e.HasOne<User>().WithMany().HasForeignKey(d => d.UserId).OnDelete(DeleteBehavior.Restrict);
+        // The foreign key to its user is Users' (UserDriverConfiguration): a driver record names its user by id.
         e.HasOne<Tenant>().WithMany().HasForeignKey(d => d.TenantId).OnDelete(DeleteBehavior.Restrict);
     }
 }

@@ -46,7 +46,7 @@ public static class DriversApi
             default:
                 return Problems.Forbidden("Only admins and dispatchers register drivers.");
         }
-        var user = await UsersApi.NewUserAsync(db, hasher, clock, request.Email!, request.Password!, Role.Driver, fleet, request.Name, ct);
+        var user = await UserAccounts.NewUserAsync(db, hasher, clock, request.Email!, request.Password!, Role.Driver, fleet, request.Name, ct);
         if (user is null)
         {
             return Problems.Conflict("A user with this email exists.");

@@ -1,5 +1,4 @@
 using System.Net.WebSockets;
-using System.Security.Claims;
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
 using GeoLogistics.Server.Events;
@@ -14,14 +13,11 @@ using GeoLogistics.Server.Tracking;
 using GeoLogistics.Server.Users;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.JsonWebTokens;
 
 namespace GeoLogistics.Server.Realtime;
 
 public static class RealtimeApi
 {
-    public const string Path = "/api/ws";
-
     public static IServiceCollection AddRealtime(this IServiceCollection services, IConfiguration config)
     {
         services.AddOptions<RealtimeOptions>().Bind(config.GetSection("Realtime")).ValidateDataAnnotations().ValidateOnStart();
@@ -44,7 +40,7 @@ public static class RealtimeApi
 
     public static IEndpointRouteBuilder MapRealtime(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet(Path, Connect).WithTags("Realtime").WithName("WebSocket")
+        routes.MapGet(JsonSockets.Path, Connect).WithTags("Realtime").WithName("WebSocket")
             .WithSummary("Upgrade to the JSON WebSocket protocol (docs/realtime.md).").RequireAuthorization();
         routes.MapGet("/api/ws/stats", Stats).WithTags("Realtime").WithName("WebSocketStats")
             .WithSummary("Connections, subscriptions per topic, queue depths, messages sent and dropped, positions accepted (admin).").RequireAuthorization();
@@ -67,7 +63,7 @@ public static class RealtimeApi
         }
         if (hub.IsDraining)
         {
-            return NodeDraining(http);
+            return Handshakes.NodeDraining(http);
         }
         if (sockets.FindUser(caller) is not { } user)
         {
@@ -76,7 +72,7 @@ public static class RealtimeApi
         // Counted before the upgrade, so a user at the cap costs the server no socket (docs/realtime.md).
         if (hub.TryAdmit(caller.UserId) is not { } admission)
         {
-            return TooManySockets(http, options.Value);
+            return Handshakes.TooManySockets(http, options.Value);
         }
         WebSocket socket;
         try
@@ -92,46 +88,10 @@ public static class RealtimeApi
             admission.Dispose();
             throw;
         }
-        var expires = ExpiryOf(http);
-        ForgetToken(http);
+        var expires = Handshakes.ExpiryOf(http);
+        Handshakes.ForgetToken(http);
         await sockets.ServeAsync(socket, CorkedUpgrade.StreamOf(http), caller, expires, user, admission, http.RequestAborted);
         return Results.Empty;
-    }
-
-    /// <summary>503 while the node stops: the client connects again (to another node, behind a balancer) at once.</summary>
-    public static IResult NodeDraining(HttpContext http)
-    {
-        http.Response.Headers.RetryAfter = "1";
-        return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Node stopping",
-            detail: "This node is stopping; connect again, and resume with since.");
-    }
-
-    /// <summary>429 for a user at <see cref="RealtimeOptions.MaxConnectionsPerUser"/>, on every protocol's handshake.</summary>
-    internal static IResult TooManySockets(HttpContext http, RealtimeOptions options)
-    {
-        http.Response.Headers.RetryAfter = "5";
-        return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many sockets",
-            detail: $"A user may hold {options.MaxConnectionsPerUser} sockets at once; close one before opening another.",
-            extensions: new Dictionary<string, object?> { ["limit"] = options.MaxConnectionsPerUser });
-    }
-
-    /// <summary>When the handshake's token expires: the session is closed then (<see cref="TokenExpiry"/>).</summary>
-    internal static DateTimeOffset ExpiryOf(HttpContext http)
-    {
-        var exp = http.User.FindFirst(JwtRegisteredClaimNames.Exp)?.Value;
-        return long.TryParse(exp, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.MaxValue;
-    }
-
-    /// <summary>
-    /// A request upgraded to a socket lives as long as the socket. Once the session has what it reads from the request
-    /// (the <see cref="Caller"/> in its items, the token's expiry), the token's principal is let go: its
-    /// <c>JsonWebToken</c> and claims are about 4 KiB per connection. Setting the user also drops the authentication
-    /// result that held the same principal.
-    /// </summary>
-    internal static void ForgetToken(HttpContext http)
-    {
-        var exp = http.User.FindFirst(JwtRegisteredClaimNames.Exp);
-        http.User = new ClaimsPrincipal(new ClaimsIdentity(exp is null ? [] : [new Claim(exp.Type, exp.Value)], http.User.Identity?.AuthenticationType));
     }
 
     private static IResult Stats(Caller caller, LiveHub hub, Tracker tracker, NodeIdentity node)

@@ -34,4 +34,7 @@ public sealed record UpdateUserRequest(Role? Role, bool? Disabled);
 public static class UserMapping
 {
     public static UserDto ToDto(this User u, Guid? driverId) => new(u.Id, u.Email, u.Name, u.Role, u.TenantId, driverId, u.Disabled);
+
+    /// <summary>The user as a caller, before it has a session (<see cref="Sessions.StartAsync"/> starts one).</summary>
+    public static Caller ToCaller(this User u, Guid? driverId) => new(u.Id, u.Email, u.Role, u.TenantId, driverId);
 }

@@ -1,5 +1,6 @@
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
+using GeoLogistics.Server.Drivers;
 using GeoLogistics.Server.Tenants;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
@@ -24,6 +25,13 @@ internal sealed class UserConfiguration : IEntityTypeConfiguration<User>
         e.Property(u => u.Role).HasConversion<string>().HasMaxLength(20);
         e.HasOne<Tenant>().WithMany().HasForeignKey(u => u.TenantId).OnDelete(DeleteBehavior.Restrict);
     }
+}
+
+/// <summary>A driver record belongs to one user, which cannot be deleted while it has one.</summary>
+internal sealed class UserDriverConfiguration : IEntityTypeConfiguration<Driver>
+{
+    public void Configure(EntityTypeBuilder<Driver> e) =>
+        e.HasOne<User>().WithMany().HasForeignKey(d => d.UserId).OnDelete(DeleteBehavior.Restrict);
 }
 
 /// <summary>A user's sessions go with it.</summary>

@@ -52,7 +52,7 @@ public static class UsersApi
         {
             return Problems.Invalid("tenantId", "There is no such tenant.");
         }
-        var result = await NewUserAsync(db, hasher, clock, request.Email!, request.Password!, request.Role!.Value, request.TenantId, request.Name, ct);
+        var result = await UserAccounts.NewUserAsync(db, hasher, clock, request.Email!, request.Password!, request.Role!.Value, request.TenantId, request.Name, ct);
         if (result is not { } user)
         {
             return Problems.Conflict("A user with this email exists.");
@@ -137,29 +137,5 @@ public static class UsersApi
         }
         sessions.Forget(await Sessions.EndAllAsync(db, id, clock.Now(), ct));
         return TypedResults.NoContent();
-    }
-
-    /// <summary>Adds a user to the context, or answers null when the email is taken.</summary>
-    public static async Task<User?> NewUserAsync(
-        AppDb db, IPasswordHasher<User> hasher, TimeProvider clock,
-        string email, string password, Role role, Guid? tenantId, string? name, CancellationToken ct)
-    {
-        var normalized = User.NormalizeEmail(email);
-        if (await db.Users.AnyAsync(u => u.Email == normalized, ct))
-        {
-            return null;
-        }
-        var user = new User
-        {
-            Id = Guid.CreateVersion7(),
-            Email = normalized,
-            Role = role,
-            TenantId = tenantId,
-            Name = name,
-            CreatedAt = clock.Now(),
-        };
-        user.PasswordHash = hasher.HashPassword(user, password);
-        db.Users.Add(user);
-        return user;
     }
 }

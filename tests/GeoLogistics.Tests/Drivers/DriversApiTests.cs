@@ -87,7 +87,7 @@ public class DriversApiTests
 
         var login = await app.CreateClient().PostAsJsonAsync("/api/auth/login", new { email = "rider@demo.test", password = "Driver#2026" }, Ct);
         Assert.Equal(HttpStatusCode.OK, login.StatusCode);
-        var token = await login.ReadAsync<LoginResponse>();
+        var token = await login.ReadAsync<AuthApi.LoginResponse>();
         Assert.Equal(driver.Id, token.User.DriverId);
         var me = await app.ClientWithToken(token.AccessToken).GetFromJsonAsync<UserDto>("/api/me", TestApp.Json, Ct);
         Assert.Equal((driver.UserId, driver.Id, Role.Driver), (me!.Id, me.DriverId, me.Role));

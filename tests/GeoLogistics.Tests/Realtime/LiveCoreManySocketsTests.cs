@@ -166,7 +166,7 @@ public class LiveCoreManySocketsTests
             foreach (var (email, role, tenant) in accounts)
             {
                 var tenantId = role == Role.Dispatcher ? tenants[tenant] : (Guid?)null;
-                added.Add(((await UsersApi.NewUserAsync(db, hasher, now, email, "load-test-password", role, tenantId, email, Ct))!, tenant));
+                added.Add(((await UserAccounts.NewUserAsync(db, hasher, now, email, "load-test-password", role, tenantId, email, Ct))!, tenant));
             }
             await db.SaveChangesAsync(Ct);
             return added;
@@ -176,7 +176,7 @@ public class LiveCoreManySocketsTests
         await Parallel.ForEachAsync(Enumerable.Range(0, made.Count), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = Ct }, async (i, ct) =>
         {
             var (user, tenant) = made[i];
-            users[i] = new Member(user.Email, Caller.RoleName(user.Role), tenant, (await sessions.StartAsync(user, null, ct)).AccessToken);
+            users[i] = new Member(user.Email, Caller.RoleName(user.Role), tenant, (await sessions.StartAsync(user.ToCaller(driverId: null), ct)).AccessToken);
         });
         Assert.True((Sockets + users.Length - 1) / users.Length <= 32, "no user is over the socket cap");
         var setUp = clock.Elapsed;

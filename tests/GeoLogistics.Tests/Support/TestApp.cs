@@ -186,7 +186,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
         var sessions = clock is null
             ? Services.GetRequiredService<Sessions>()
             : ActivatorUtilities.CreateInstance<Sessions>(Services, ActivatorUtilities.CreateInstance<TokenService>(Services, clock), clock);
-        return (await sessions.StartAsync(user, driverId, TestContext.Current.CancellationToken)).AccessToken;
+        return (await sessions.StartAsync(user.ToCaller(driverId), TestContext.Current.CancellationToken)).AccessToken;
     }
 
     public HttpClient ClientWithToken(string token)

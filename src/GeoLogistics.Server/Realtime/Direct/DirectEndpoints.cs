@@ -53,7 +53,7 @@ public abstract class DirectEndpoint(string path, HandshakeToken token)
 public sealed record DirectUpgrade(string? SubProtocol, IDisposable? Admission, Func<WebSocket, SocketStream, CancellationToken, Task> Serve);
 
 /// <summary>The JSON protocol at <c>/api/ws</c> (<see cref="RealtimeApi"/>): a token, a known user, a place under the cap.</summary>
-public sealed class JsonEndpoint(JsonSockets sockets, LiveHub hub) : DirectEndpoint(RealtimeApi.Path, HandshakeToken.Required)
+public sealed class JsonEndpoint(JsonSockets sockets, LiveHub hub) : DirectEndpoint(JsonSockets.Path, HandshakeToken.Required)
 {
     public override Task<DirectUpgrade?> AcceptAsync(UpgradeHead head, Caller? caller, DateTimeOffset expires, CancellationToken ct)
     {

@@ -13,6 +13,9 @@ namespace GeoLogistics.Server.Realtime.Json;
 /// </summary>
 public sealed class JsonSockets(LiveHub hub, JsonProtocol protocol, SocketKeepAlive keepAlive, Sessions sessions, TimeProvider clock)
 {
+    /// <summary>The JSON protocol's address (SPEC §7).</summary>
+    public const string Path = "/api/ws";
+
     // One delegate for every socket, not one each.
     private readonly Func<LiveSession, ReadOnlyMemory<byte>, Task<bool>> handle = protocol.HandleAsync;
 

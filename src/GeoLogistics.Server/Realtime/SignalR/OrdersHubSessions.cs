@@ -24,7 +24,7 @@ public sealed class OrdersHubSessions(LiveHub hub, ILogger<DefaultHubLifetimeMan
         // The handshake request passed the bearer handler (the hub's endpoints require it), which set the caller.
         var http = connection.GetHttpContext() ?? throw new InvalidOperationException("The orders hub runs over HTTP.");
         var caller = Caller.Of(http) ?? throw new InvalidOperationException("The orders hub requires an authenticated caller.");
-        var transport = new HubTransport(connection, caller, RealtimeApi.ExpiryOf(http), hub);
+        var transport = new HubTransport(connection, caller, Handshakes.ExpiryOf(http), hub);
         connection.Items[TransportKey] = transport;
         hub.Add(transport.Session);
         await base.OnConnectedAsync(connection);

@@ -73,7 +73,7 @@ public static class OrdersHubSetup
         var hub = http.RequestServices.GetRequiredService<LiveHub>();
         if (hub.IsDraining)
         {
-            await RealtimeApi.NodeDraining(http).ExecuteAsync(http);
+            await Handshakes.NodeDraining(http).ExecuteAsync(http);
             return;
         }
         var caller = Caller.Of(http) ?? throw new InvalidOperationException("The orders hub requires authorization.");
@@ -81,7 +81,7 @@ public static class OrdersHubSetup
         {
             if (hub.AdmittedOf(caller.UserId) >= hub.Options.MaxConnectionsPerUser)
             {
-                await RealtimeApi.TooManySockets(http, hub.Options).ExecuteAsync(http);
+                await Handshakes.TooManySockets(http, hub.Options).ExecuteAsync(http);
                 return;
             }
             await inner(http);
@@ -90,10 +90,10 @@ public static class OrdersHubSetup
         using var admission = hub.TryAdmit(caller.UserId);
         if (admission is null)
         {
-            await RealtimeApi.TooManySockets(http, hub.Options).ExecuteAsync(http);
+            await Handshakes.TooManySockets(http, hub.Options).ExecuteAsync(http);
             return;
         }
-        RealtimeApi.ForgetToken(http);
+        Handshakes.ForgetToken(http);
         await inner(http);
     };
 }

@@ -95,7 +95,7 @@ public static class SocketIoApi
     {
         if (Caller.Of(http) is { } caller)
         {
-            return new HandshakeAuth(caller, RealtimeApi.ExpiryOf(http), null);
+            return new HandshakeAuth(caller, Handshakes.ExpiryOf(http), null);
         }
         return http.Request.Headers.Authorization.Count > 0 || http.Request.Query.ContainsKey("access_token")
             ? new HandshakeAuth(null, DateTimeOffset.MaxValue, "The token is not valid.")

@@ -75,7 +75,7 @@ public static class StompApi
         }
         if (hub.IsDraining)
         {
-            return RealtimeApi.NodeDraining(http);
+            return Handshakes.NodeDraining(http);
         }
         var (caller, expires, refused) = await HandshakeCallerAsync(http, tokens);
         if (refused)
@@ -86,7 +86,7 @@ public static class StompApi
         var admission = caller is null ? null : hub.TryAdmit(caller.UserId);
         if (caller is not null && admission is null)
         {
-            return RealtimeApi.TooManySockets(http, hub.Options);
+            return Handshakes.TooManySockets(http, hub.Options);
         }
 
         WebSocket socket;
@@ -116,7 +116,7 @@ public static class StompApi
     {
         if (Caller.Of(http) is { } caller)
         {
-            return (caller, RealtimeApi.ExpiryOf(http), false);
+            return (caller, Handshakes.ExpiryOf(http), false);
         }
         if (!string.IsNullOrEmpty(http.Request.Headers.Authorization))
         {

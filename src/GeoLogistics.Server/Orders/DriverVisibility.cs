@@ -1,27 +1,13 @@
 using GeoLogistics.Server.Auth;
 using GeoLogistics.Server.Data;
-using GeoLogistics.Server.Orders;
+using GeoLogistics.Server.Drivers;
 
-namespace GeoLogistics.Server.Drivers;
-
-/// <summary>How much of a driver a caller sees (SPEC §2).</summary>
-public enum DriverView
-{
-    /// <summary>Everything: its order, position, phone. Admins, the driver itself, its own fleet's dispatchers, and whoever may see the order it serves.</summary>
-    Whole,
-    /// <summary>
-    /// Another tenant's dispatcher looking at a platform driver, to assign it by hand: its name and whether it is free,
-    /// and where it is only while it is free. Never its order, its route or its phone.
-    /// </summary>
-    Assignable,
-}
-
-/// <summary>A driver as one caller may see it.</summary>
-public sealed record SeenDriver(Driver Driver, DriverView View);
+namespace GeoLogistics.Server.Orders;
 
 /// <summary>
 /// Who sees which drivers, and how much (SPEC §2: a dispatcher sees drivers while they serve it). The one rule for the
-/// REST endpoints and for the socket's <c>driver:{id}</c> topic, which is for those who see a driver whole.
+/// REST endpoints and for the socket's <c>driver:{id}</c> topic, which is for those who see a driver whole. It lives
+/// with the orders because it follows them: whoever may see an order sees the driver serving it.
 /// </summary>
 public static class DriverVisibility
 {
