@@ -28,8 +28,11 @@ var demo = args.Contains("--demo");
 var builder = WebApplication.CreateBuilder(args.Where(a => a != "--demo").ToArray());
 demo |= builder.Configuration.GetValue<bool>("Demo:Enabled");
 
-// Logging: no bearer token in any log line (the socket's ?access_token= is in the URL that hosting logs).
+// Logging: no bearer token in any log line (the socket's ?access_token= is in the URL that hosting logs). To the console
+// and to EventSource (dotnet-trace, dotnet-monitor); not to the debugger's provider, which writes only under a debugger
+// and makes the logging scope Kestrel holds for each connection's life a composite of three.
 builder.Services.AddLogRedaction();
+builder.Logging.ClearProviders().AddConsole().AddEventSourceLogger();
 
 // Store: SQLite file by default, PostgreSQL when ConnectionStrings:Postgres is set.
 builder.Services.AddStore(builder.Configuration, builder.Environment);

@@ -13,8 +13,10 @@ public sealed partial class LiveSession : IThreadPoolWorkItem
 {
     private readonly ISessionTransport transport;
     private readonly LiveHub hub;
-    private readonly Lock gate = new();
     private readonly Outbox outbox = new();
+    // The session's lock (the outbox, the closing state) is the outbox itself, which is never handed out: a lock object
+    // of its own would be one more allocation per socket held for the socket's life.
+    private object gate => outbox;
     // 1 while a sender is scheduled or writing.
     private int sending;
     // Set once, by the first Close: the reason and the closing flag in one write, so a sender never sees one without the other.

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace GeoLogistics.Server.Realtime.Core;
 
 /// <summary>
@@ -5,31 +7,41 @@ namespace GeoLogistics.Server.Realtime.Core;
 /// that. Each message the client sends spends one (more than it has closes it, 1008), and so does each page a replay
 /// reads for it; a replay waits for the budget instead, and leaves the client one second's messages.
 /// </summary>
-public sealed class MessageBudget(int perSecond)
+/// <remarks>
+/// A token bucket kept as one timestamp (the generic cell rate algorithm): <c>due</c> is when the bucket would be full
+/// again. Spending one moves it on by one message's interval; a spend that would move it more than the burst (two
+/// seconds' worth) past now is refused. One compare-and-swap, and no lock object per connection.
+/// </remarks>
+public sealed class MessageBudget
 {
-    private readonly Lock gate = new();
-    private double allowance = perSecond * 2.0;
-    private long lastRefill = Environment.TickCount64;
+    // Stopwatch ticks: one message's share of a second, and a second.
+    private readonly long interval;
+    private readonly long second;
+    private long due = Stopwatch.GetTimestamp();
 
-    private void Refill()
+    public MessageBudget(int perSecond)
     {
-        var now = Environment.TickCount64;
-        allowance = Math.Min(perSecond * 2.0, allowance + ((now - lastRefill) / 1000.0 * perSecond));
-        lastRefill = now;
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(perSecond);
+        interval = Math.Max(1, Stopwatch.Frequency / perSecond);
+        second = interval * perSecond;
     }
 
     /// <summary>Spends one for a client message; false when the budget is spent (a flood).</summary>
     public bool TrySpend()
     {
-        lock (gate)
+        while (true)
         {
-            Refill();
-            if (allowance < 1)
+            var now = Stopwatch.GetTimestamp();
+            var was = Volatile.Read(ref due);
+            var next = Math.Max(was, now) + interval;
+            if (next - now > 2 * second)
             {
                 return false;
             }
-            allowance -= 1;
-            return true;
+            if (Interlocked.CompareExchange(ref due, next, was) == was)
+            {
+                return true;
+            }
         }
     }
 
@@ -41,19 +53,19 @@ public sealed class MessageBudget(int perSecond)
     {
         while (true)
         {
-            TimeSpan wait;
-            lock (gate)
+            var now = Stopwatch.GetTimestamp();
+            var was = Volatile.Read(ref due);
+            var next = Math.Max(was, now) + interval;
+            // Left after spending: 2 s's worth less (next - now); at least one second's worth must be.
+            var early = next - now - second;
+            if (early > 0)
             {
-                Refill();
-                var missing = perSecond + 1 - allowance;
-                if (missing <= 0)
-                {
-                    allowance -= 1;
-                    return;
-                }
-                wait = TimeSpan.FromSeconds(missing / perSecond);
+                await Task.Delay(Stopwatch.GetElapsedTime(now, now + early), ct);
             }
-            await Task.Delay(wait, ct);
+            else if (Interlocked.CompareExchange(ref due, next, was) == was)
+            {
+                return;
+            }
         }
     }
 }
