@@ -110,9 +110,7 @@ public static class AuthApi
                 return new SignInResult.Refused();
             }
             await Guard.SucceededAsync(Db, email, address, ct);
-            var driverId = user.Role == Role.Driver
-                ? await Db.Drivers.Where(d => d.UserId == user.Id).Select(d => (Guid?)d.Id).FirstOrDefaultAsync(ct)
-                : null;
+            var driverId = user.Role == Role.Driver ? await Db.DriverIdOfAsync(user.Id, ct) : null;
             return new SignInResult.Success(user.ToDto(driverId), await Sessions.StartAsync(user.ToCaller(driverId), ct));
         }
 

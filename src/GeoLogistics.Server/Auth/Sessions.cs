@@ -18,7 +18,7 @@ public sealed partial class Sessions(
 {
     // The caller and the user's name, as read with the session: with them, the user's whole account (a user's email,
     // name, tenant and driver never change; a change of role or a disabling ends its sessions).
-    private sealed record Known(Caller Caller, string? Name, DateTimeOffset ExpiresAt, bool Ended);
+    private sealed record Known(SessionAccount Account, bool Ended);
 
     private readonly ConcurrentDictionary<Guid, Known> known = new();
 
@@ -59,7 +59,8 @@ public sealed partial class Sessions(
             session = known.GetOrAdd(sessionId, session);
         }
         // The token's own lifetime is checked by the bearer handler, with its clock skew.
-        return !session.Ended && session.Caller.UserId == userId && session.Caller.Role == role ? session.Caller : null;
+        var caller = session.Account.Caller;
+        return !session.Ended && caller.UserId == userId && caller.Role == role ? caller : null;
     }
 
     /// <summary>
@@ -69,8 +70,8 @@ public sealed partial class Sessions(
     /// </summary>
     public bool TryGetName(Caller caller, out string? name)
     {
-        var live = known.TryGetValue(caller.SessionId, out var session) && !session.Ended && session.Caller == caller;
-        name = live ? session!.Name : null;
+        var live = known.TryGetValue(caller.SessionId, out var session) && !session.Ended && session.Account.Caller == caller;
+        name = live ? session!.Account.Name : null;
         return live;
     }
 
@@ -78,7 +79,7 @@ public sealed partial class Sessions(
     {
         await using var scope = scopes.CreateAsyncScope();
         var account = await accounts.FindAsync(scope.ServiceProvider.GetRequiredService<AppDb>(), sessionId, ct);
-        return account is null ? null : new Known(account.Caller, account.Name, account.ExpiresAt, Ended: false);
+        return account is null ? null : new Known(account, Ended: false);
     }
 
     /// <summary>Ends one session (logout). Its tokens stop working at once here, and on other nodes at their next poll.</summary>
@@ -124,7 +125,7 @@ public sealed partial class Sessions(
     {
         foreach (var (id, session) in known)
         {
-            if (session.ExpiresAt <= now)
+            if (session.Account.ExpiresAt <= now)
             {
                 known.TryRemove(id, out _);
             }

@@ -10,6 +10,10 @@ public static class DriverTables
     extension(AppDb db)
     {
         public DbSet<Driver> Drivers => db.Set<Driver>();
+
+        /// <summary>The driver record of a driver account, by its user; null for any other account.</summary>
+        public Task<Guid?> DriverIdOfAsync(Guid userId, CancellationToken ct) =>
+            db.Drivers.Where(d => d.UserId == userId).Select(d => (Guid?)d.Id).FirstOrDefaultAsync(ct);
     }
 }
 

@@ -121,7 +121,7 @@ public static class UsersApi
             await tx.CommitAsync(ct);
         }
         sessions.Forget(ended);
-        var driverId = await db.Drivers.Where(d => d.UserId == user.Id).Select(d => (Guid?)d.Id).FirstOrDefaultAsync(ct);
+        var driverId = await db.DriverIdOfAsync(user.Id, ct);
         return TypedResults.Ok(user.ToDto(driverId));
     }
 

@@ -180,7 +180,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
         var (user, driverId) = await WithDbAsync(async db =>
         {
             var u = await db.Users.AsNoTracking().SingleAsync(x => x.Email == email);
-            var d = await db.Drivers.Where(x => x.UserId == u.Id).Select(x => (Guid?)x.Id).FirstOrDefaultAsync();
+            var d = await db.DriverIdOfAsync(u.Id, TestContext.Current.CancellationToken);
             return (u, d);
         });
         var sessions = clock is null

@@ -60,7 +60,8 @@ public sealed partial class DirectSockets
 
     /// <summary>
     /// The connection's task is the running socket's, or HTTP's: nothing of the handshake is kept for the socket's life,
-    /// not even a method of this class parked on it (the unwrapped task is a 64-byte proxy, an awaiting method's box 128).
+    /// not even a method of this class parked on it (the unwrapped task is a 72-byte proxy, or the socket's own task when
+    /// the upgrade completed at once; an awaiting method's box is 128).
     /// </summary>
     public Task OnConnectedAsync(ConnectionContext connection, ConnectionDelegate next) => ServeAsync(connection, next).Unwrap();
 
