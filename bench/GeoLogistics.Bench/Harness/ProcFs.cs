@@ -8,8 +8,11 @@ public static class ProcFs
     /// <summary>USER_HZ: the unit of the times in /proc/PID/stat, 100 on every Linux ABI .NET runs on.</summary>
     private const double TicksPerSecond = 100;
 
-    /// <summary>The fields of /proc/PID/stat the bench uses; null when the process is gone or /proc is not there.</summary>
-    public static (int ParentPid, double CpuSeconds, double ReapedChildrenCpuSeconds)? Stat(int pid)
+    /// <summary>
+    /// The fields of /proc/PID/stat the bench uses (CPU is user + system time; system time, the kernel's work for the
+    /// process, is also given alone); null when the process is gone or /proc is not there.
+    /// </summary>
+    public static (int ParentPid, double CpuSeconds, double KernelCpuSeconds, double ReapedChildrenCpuSeconds)? Stat(int pid)
     {
         try
         {
@@ -17,7 +20,7 @@ public static class ProcFs
             // After "pid (comm) ": state is field 3, ppid 4, utime 14, stime 15, cutime 16, cstime 17.
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
             long Field(int number) => long.Parse(fields[number - 3], CultureInfo.InvariantCulture);
-            return ((int)Field(4), (Field(14) + Field(15)) / TicksPerSecond, (Field(16) + Field(17)) / TicksPerSecond);
+            return ((int)Field(4), (Field(14) + Field(15)) / TicksPerSecond, Field(15) / TicksPerSecond, (Field(16) + Field(17)) / TicksPerSecond);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -252,8 +252,12 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>Resident set now (VmRSS) in KiB; null where /proc is not there.</summary>
     public long? ResidentKiB() => ProcStatus.KiB(process.Id, "VmRSS");
 
-    /// <summary>Peak resident set (VmHWM) and CPU time so far, from /proc; nulls where /proc is not there.</summary>
-    public ProcessUsage ReadUsage() => new(ProcFs.PeakWorkingSetKiB(process.Id), ProcFs.Stat(process.Id)?.CpuSeconds);
+    /// <summary>Peak resident set (VmHWM) and CPU time so far (all, and the kernel's), from /proc; nulls where /proc is not there.</summary>
+    public ProcessUsage ReadUsage()
+    {
+        var stat = ProcFs.Stat(process.Id);
+        return new(ProcFs.PeakWorkingSetKiB(process.Id), stat?.CpuSeconds, stat?.KernelCpuSeconds);
+    }
 
     /// <summary>Throws with the server's last output if it died.</summary>
     public void EnsureRunning()
@@ -323,7 +327,7 @@ public sealed class ServerProcess : IAsyncDisposable
 }
 
 /// <summary>Peak resident set in KiB and user+system CPU seconds of a process.</summary>
-public sealed record ProcessUsage(long? PeakWorkingSetKiB, double? CpuSeconds);
+public sealed record ProcessUsage(long? PeakWorkingSetKiB, double? CpuSeconds, double? KernelCpuSeconds);
 
 /// <summary>The server's recent console lines, and a count of what it logged as warnings and errors.</summary>
 internal sealed class LogTail(string? echoPrefix)

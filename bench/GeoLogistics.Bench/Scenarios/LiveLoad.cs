@@ -51,9 +51,11 @@ internal sealed class LiveResult
     public long OtherMessages { get; set; }
     public int ClosedByTarget { get; set; }
     public double Cpu { get; set; }
+    public double KernelCpu { get; set; }
     public double? DatabaseCpu { get; set; }
     public double MeasuredSeconds { get; set; }
     public double BenchCpu { get; set; }
+    public double BenchKernelCpu { get; set; }
     public double MachineBusy { get; set; }
     public long? RssEndKiB { get; set; }
     public long? PeakKiB { get; set; }
@@ -233,9 +235,10 @@ internal static class LiveLoad
         var random = new Random(1);
         var bodies = Enumerable.Range(0, m).Select(_ => RealtimeSetup.Order(random)).ToArray();
 
-        var cpuBefore = process.ReadUsage().CpuSeconds ?? double.NaN;
+        var usageBefore = process.ReadUsage();
         var databaseBefore = target.DatabaseCpuSeconds();
-        var benchBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var bench = Process.GetCurrentProcess();
+        var (benchBefore, benchKernelBefore) = (bench.TotalProcessorTime, bench.PrivilegedProcessorTime);
         var machineBefore = MachineCpu.Read();
         var start = Stopwatch.GetTimestamp();
         var posts = await PostOnScheduleAsync(target, bodies, shape, ct);
@@ -252,9 +255,13 @@ internal static class LiveLoad
             await Task.Delay(20, ct);
         }
         var end = Stopwatch.GetTimestamp();
-        result.Cpu = (process.ReadUsage().CpuSeconds ?? double.NaN) - cpuBefore;
+        var usage = process.ReadUsage();
+        result.Cpu = (usage.CpuSeconds ?? double.NaN) - (usageBefore.CpuSeconds ?? double.NaN);
+        result.KernelCpu = (usage.KernelCpuSeconds ?? double.NaN) - (usageBefore.KernelCpuSeconds ?? double.NaN);
         result.DatabaseCpu = target.DatabaseCpuSeconds() - databaseBefore;
-        result.BenchCpu = (Process.GetCurrentProcess().TotalProcessorTime - benchBefore).TotalSeconds;
+        bench.Refresh();
+        result.BenchCpu = (bench.TotalProcessorTime - benchBefore).TotalSeconds;
+        result.BenchKernelCpu = (bench.PrivilegedProcessorTime - benchKernelBefore).TotalSeconds;
         result.MachineBusy = MachineCpu.BusyShare(machineBefore, MachineCpu.Read());
         result.MeasuredSeconds = ProcStatus.Ms(start, end) / 1000;
         result.RssEndKiB = process.ResidentKiB();
@@ -401,11 +408,12 @@ internal static class LiveLoad
             Row("per-event fan-out p50 / min", r => r.PerEventRate.Count == 0 ? "n/a" : $"{Stats.Percentile(r.PerEventRate, 50):N0} / {r.PerEventRate[0]:N0} messages/s");
             Row("messages/s, first POST → last receipt", r => $"{r.Each.Count / r.BurstSeconds:N0} ({r.BurstSeconds:0.00} s)");
             Row("target CPU in measured phase", r => $"{r.Cpu:0.0} s in {r.MeasuredSeconds:0.0} s ({r.Cpu / r.MeasuredSeconds:0.00} cores)", r => r.Cpu);
+            Row("… of which in the kernel (system time)", r => $"{r.KernelCpu:0.0} s ({r.KernelCpu / r.Cpu:P0})", r => r.KernelCpu);
             if (results.Any(r => r.DatabaseCpu is not null))
             {
                 Row("PostgreSQL CPU in measured phase", r => r.DatabaseCpu is { } db ? $"{db:0.0} s" : "none (no store)");
             }
-            Row("bench CPU; machine busy", r => $"{r.BenchCpu / r.MeasuredSeconds:0.00} cores; {r.MachineBusy:P0} of {Environment.ProcessorCount} cores", r => r.BenchCpu);
+            Row("bench CPU (kernel's share); machine busy", r => $"{r.BenchCpu / r.MeasuredSeconds:0.00} cores ({r.BenchKernelCpu / r.BenchCpu:P0}); {r.MachineBusy:P0} of {Environment.ProcessorCount} cores", r => r.BenchCpu);
             Row("VmRSS at the end; peak (VmHWM)", r => $"{Kib(r.RssEndKiB)}; {Kib(r.PeakKiB)}");
         }
         else
