@@ -326,7 +326,7 @@ public sealed class ServerProcess : IAsyncDisposable
         Convert.ToBase64String(RandomNumberGenerator.GetBytes(bytes)).Replace('+', '-').Replace('/', '_').TrimEnd('=');
 }
 
-/// <summary>Peak resident set in KiB and user+system CPU seconds of a process.</summary>
+/// <summary>Peak resident set in KiB, user+system CPU seconds of a process, and the system (kernel) part alone.</summary>
 public sealed record ProcessUsage(long? PeakWorkingSetKiB, double? CpuSeconds, double? KernelCpuSeconds);
 
 /// <summary>The server's recent console lines, and a count of what it logged as warnings and errors.</summary>
