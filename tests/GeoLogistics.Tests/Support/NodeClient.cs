@@ -14,6 +14,8 @@ public sealed class NodeClient : IAsyncDisposable
     private readonly Process process;
     private readonly Channel<JsonElement> lines = Channel.CreateUnbounded<JsonElement>();
     private readonly List<string> errors = [];
+    // What the script wrote, for a failure's message.
+    private readonly List<string> written = [];
     private readonly Task reading;
 
     private NodeClient(Process process)
@@ -83,6 +85,10 @@ public sealed class NodeClient : IAsyncDisposable
             {
                 if (line.StartsWith('{'))
                 {
+                    lock (written)
+                    {
+                        written.Add(line);
+                    }
                     using var document = JsonDocument.Parse(line);
                     await lines.Writer.WriteAsync(document.RootElement.Clone());
                 }
@@ -124,9 +130,9 @@ public sealed class NodeClient : IAsyncDisposable
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new TimeoutException("The client script did not report in time. Its stderr:\n" + Errors());
+            throw new TimeoutException("The client script did not report in time." + Transcript());
         }
-        throw new InvalidOperationException("The client script ended. Its stderr:\n" + Errors());
+        throw new InvalidOperationException("The client script ended." + Transcript());
     }
 
     /// <summary>The next line whose <c>kind</c> property is <paramref name="kind"/>.</summary>
@@ -142,6 +148,17 @@ public sealed class NodeClient : IAsyncDisposable
             drained.Add(line);
         }
         return drained;
+    }
+
+    /// <summary>What the script wrote to stdout (the last 40 lines) and to stderr, for a failure's message.</summary>
+    private string Transcript()
+    {
+        string stdout;
+        lock (written)
+        {
+            stdout = string.Join('\n', written.TakeLast(40));
+        }
+        return $"\nIts stdout (last 40 lines):\n{stdout}\nIts stderr:\n{Errors()}";
     }
 
     public string Errors()

@@ -20,8 +20,15 @@ public enum SocketType : byte
 /// A Socket.IO packet a client sent, decoded: its namespace, its acknowledgement id, and its JSON payload (which the
 /// receiver disposes). For an <see cref="SocketType.Event"/>, <see cref="EventName"/> is the first element.
 /// </summary>
-public sealed class SocketPacket(SocketType type, string ns, int? ackId, JsonDocument? data) : IDisposable
+/// <remarks>
+/// The packet owns the bytes its payload reads from (<paramref name="json"/>, from the pool, given back on
+/// <see cref="Dispose"/>): a client's event waits in its namespace's queue after the receive buffer it came in has gone
+/// back to the pool and been filled with another packet.
+/// </remarks>
+public sealed class SocketPacket(SocketType type, string ns, int? ackId, JsonDocument? data, byte[]? json = null) : IDisposable
 {
+    private byte[]? json = json;
+
     public SocketType Type { get; } = type;
     public string Namespace { get; } = ns;
     public int? AckId { get; } = ackId;
@@ -32,7 +39,15 @@ public sealed class SocketPacket(SocketType type, string ns, int? ackId, JsonDoc
     /// <summary>The event's first argument after its name, or an undefined element when there is none.</summary>
     public JsonElement FirstArgument => Type == SocketType.Event && Data!.RootElement.GetArrayLength() > 1 ? Data.RootElement[1] : default;
 
-    public void Dispose() => Data?.Dispose();
+    /// <summary>Once: the bytes go back to the pool exactly once, or two packets would read one array.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref json, null) is { } bytes)
+        {
+            Data?.Dispose();
+            ArrayPool<byte>.Shared.Return(bytes);
+        }
+    }
 }
 
 /// <summary>
@@ -98,25 +113,32 @@ public static class SocketIoPackets
             at += digits;
         }
         JsonDocument? data = null;
+        byte[]? json = null;
         if (at < span.Length)
         {
+            // A document reads the bytes it was parsed from for its life: these are the packet's own (see SocketPacket).
+            var length = span.Length - at;
+            json = ArrayPool<byte>.Shared.Rent(length);
+            span[at..].CopyTo(json);
             try
             {
-                data = JsonDocument.Parse(message[at..], Parsing);
+                data = JsonDocument.Parse(json.AsMemory(0, length), Parsing);
             }
             catch (JsonException)
             {
+                ArrayPool<byte>.Shared.Return(json);
                 error = "the payload is not JSON (or nests deeper than 8 levels)";
                 return false;
             }
         }
+        packet = new SocketPacket(type, ns, ackId, data, json);
         if (Invalid(type, ackId, data?.RootElement) is { } invalid)
         {
-            data?.Dispose();
+            packet.Dispose();
+            packet = null;
             error = invalid;
             return false;
         }
-        packet = new SocketPacket(type, ns, ackId, data);
         error = null;
         return true;
     }

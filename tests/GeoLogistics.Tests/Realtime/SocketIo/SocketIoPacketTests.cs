@@ -104,6 +104,21 @@ public class SocketIoPacketTests
         }
     }
 
+
+    [Fact]
+    public void An_event_keeps_its_payload_when_the_buffer_it_arrived_in_is_filled_with_the_next_packet()
+    {
+        // A WebSocket's receive buffer goes back to the pool once the packet is parsed, while the event waits in its
+        // namespace's queue: the next packet read into the same array must not change it.
+        var buffer = Encoding.UTF8.GetBytes("2/orders,0[\"join:hospital\",{\"hospitalId\":\"h\"}]");
+        Assert.True(SocketIoPackets.TryParse(buffer, out var packet, out var error), error);
+        Encoding.UTF8.GetBytes("0/realtime,{\"token\":\"eyJhbGciOiJIUzI1NiJ9.e30.sig\"}").AsSpan(0, buffer.Length).CopyTo(buffer);
+        using (packet)
+        {
+            Assert.Equal("join:hospital", packet!.EventName);
+            Assert.Equal("h", packet.FirstArgument.GetProperty("hospitalId").GetString());
+        }
+    }
     [Theory]
     [InlineData("", "unknown packet type")]
     [InlineData("9", "unknown packet type")]
