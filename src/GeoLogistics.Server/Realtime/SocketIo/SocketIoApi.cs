@@ -121,17 +121,18 @@ public static class SocketIoApi
         {
             return Refuse(StatusCodes.Status400BadRequest, 3, "Bad request: a post is open already, or the connection is on a WebSocket.");
         }
+        // The body is read into an array from the pool: a packet that outlives the request copies what it keeps (SocketPacket).
+        var max = services.Realtime.MaxMessageBytes;
+        var buffer = ArrayPool<byte>.Shared.Rent(max + 1);
         try
         {
-            var max = services.Realtime.MaxMessageBytes;
-            var body = await ReadBodyAsync(http.Request, max, http.RequestAborted);
-            if (body is null)
+            if (await ReadBodyAsync(http.Request, buffer, max, http.RequestAborted) is not { } length)
             {
                 connection.Abuse(new SessionClose(CloseReason.TooBig, $"a payload is limited to {max} bytes"));
                 return Refuse(StatusCodes.Status413PayloadTooLarge, 3, $"Payload too large: at most {max} bytes.");
             }
             var packets = new List<EnginePacket>();
-            var parsed = EngineIo.TrySplitPayload(body.Value, max, packets, out var error);
+            var parsed = EngineIo.TrySplitPayload(buffer.AsMemory(0, length), max, packets, out var error);
             foreach (var packet in packets)
             {
                 if (connection.IsClosed)
@@ -151,21 +152,21 @@ public static class SocketIoApi
         }
         finally
         {
+            ArrayPool<byte>.Shared.Return(buffer);
             connection.EndPost();
         }
     }
 
-    /// <summary>The body, or null when it is over <paramref name="max"/> bytes.</summary>
-    private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpRequest request, int max, CancellationToken ct)
+    /// <summary>Reads the body into <paramref name="buffer"/> (at least <paramref name="max"/> + 1 bytes): its length, or null when it is over <paramref name="max"/> bytes.</summary>
+    private static async Task<int?> ReadBodyAsync(HttpRequest request, byte[] buffer, int max, CancellationToken ct)
     {
         if (request.ContentLength > max)
         {
             return null;
         }
-        var buffer = new byte[max + 1];
         var length = 0;
         int read;
-        while ((read = await request.Body.ReadAsync(buffer.AsMemory(length), ct)) > 0)
+        while ((read = await request.Body.ReadAsync(buffer.AsMemory(length, max + 1 - length), ct)) > 0)
         {
             length += read;
             if (length > max)
@@ -173,7 +174,7 @@ public static class SocketIoApi
                 return null;
             }
         }
-        return buffer.AsMemory(0, length);
+        return length;
     }
 
     // ---- WebSocket ----

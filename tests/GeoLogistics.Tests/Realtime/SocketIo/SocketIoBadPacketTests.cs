@@ -165,6 +165,39 @@ public class SocketIoBadPacketTests
     }
 
     [Fact]
+    public async Task A_long_polling_body_over_the_limit_sent_without_a_length_closes_the_connection_too()
+    {
+        await using var app = await TestApp.StartAsync();
+        var http = app.CreateClient();
+        var sid = await RawEngineClient.HandshakeAsync(http, Ct);
+        var token = await app.TokenForAsync("dispatcher@demo.test");
+        await RawEngineClient.PostAsync(http, sid, $"40/orders,{{\"token\":\"{token}\"}}", Ct);
+        await RawEngineClient.PollAsync(http, sid, Ct);
+
+        // Chunked: the server finds the size only by reading past the limit.
+        var oversize = await http.PostAsync($"/socket.io/?EIO=4&transport=polling&sid={sid}",
+            new LengthUnknown($"42/orders,[\"x\",\"{new string('a', 17 * 1024)}\"]"), Ct);
+        var last = await RawEngineClient.PollAsync(http, sid, Ct);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, oversize.StatusCode);
+        Assert.StartsWith("42/orders,[\"error\",{\"code\":\"too_big\"", last.Body);
+        Assert.EndsWith("\u001e1", last.Body);
+    }
+
+    /// <summary>A body whose length is not known before it is sent: the client sends it chunked.</summary>
+    private sealed class LengthUnknown(string text) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) =>
+            stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text)).AsTask();
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    [Fact]
     public async Task A_garbage_poll_body_is_refused_and_the_connection_closes_saying_why()
     {
         await using var app = await TestApp.StartAsync();
