@@ -25,9 +25,9 @@ public enum SocketType : byte
 /// <see cref="Dispose"/>): a client's event waits in its namespace's queue after the receive buffer it came in has gone
 /// back to the pool and been filled with another packet.
 /// </remarks>
-public sealed class SocketPacket(SocketType type, string ns, int? ackId, JsonDocument? data, byte[]? json = null) : IDisposable
+public sealed class SocketPacket(SocketType type, string ns, int? ackId, JsonDocument? data, byte[]? json) : IDisposable
 {
-    private byte[]? json = json;
+    private int disposed;
 
     public SocketType Type { get; } = type;
     public string Namespace { get; } = ns;
@@ -42,10 +42,13 @@ public sealed class SocketPacket(SocketType type, string ns, int? ackId, JsonDoc
     /// <summary>Once: the bytes go back to the pool exactly once, or two packets would read one array.</summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref json, null) is { } bytes)
+        if (Interlocked.Exchange(ref disposed, 1) == 0)
         {
             Data?.Dispose();
-            ArrayPool<byte>.Shared.Return(bytes);
+            if (json is not null)
+            {
+                ArrayPool<byte>.Shared.Return(json);
+            }
         }
     }
 }
