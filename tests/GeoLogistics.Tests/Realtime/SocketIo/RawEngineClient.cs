@@ -99,6 +99,15 @@ public sealed class RawEngineClient : IAsyncDisposable
         return JsonDocument.Parse(open[1..]).RootElement.GetProperty("sid").GetString()!;
     }
 
+    /// <summary>A long-polling connection with <c>/orders</c> connected (the CONNECT posted, its answer polled): its sid.</summary>
+    public static async Task<string> ConnectPollingAsync(HttpClient http, string token, CancellationToken ct)
+    {
+        var sid = await HandshakeAsync(http, ct);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(http, sid, $"40/orders,{{\"token\":\"{token}\"}}", ct)).StatusCode);
+        Assert.StartsWith("40/orders,{\"sid\":", (await PollAsync(http, sid, ct)).Body);
+        return sid;
+    }
+
     public static Task<HttpResponseMessage> PostAsync(HttpClient http, string sid, string body, CancellationToken ct) =>
         http.PostAsync($"/socket.io/?EIO=4&transport=polling&sid={sid}", new StringContent(body, Encoding.UTF8, "text/plain"), ct);
 

@@ -150,10 +150,7 @@ public class SocketIoBadPacketTests
         Assert.Equal(HttpStatusCode.BadRequest, (await RawEngineClient.PollAsync(http, "no-such-sid", Ct)).Status);
         Assert.Equal(HttpStatusCode.BadRequest, (await RawEngineClient.PostAsync(http, "no-such-sid", "40/orders,", Ct)).StatusCode);
 
-        var sid = await RawEngineClient.HandshakeAsync(http, Ct);
-        var token = await app.TokenForAsync("dispatcher@demo.test");
-        Assert.Equal(HttpStatusCode.OK, (await RawEngineClient.PostAsync(http, sid, $"40/orders,{{\"token\":\"{token}\"}}", Ct)).StatusCode);
-        Assert.StartsWith("40/orders,{\"sid\":", (await RawEngineClient.PollAsync(http, sid, Ct)).Body);
+        var sid = await RawEngineClient.ConnectPollingAsync(http, await app.TokenForAsync("dispatcher@demo.test"), Ct);
 
         var oversize = await RawEngineClient.PostAsync(http, sid, $"42/orders,[\"x\",\"{new string('a', 17 * 1024)}\"]", Ct);
         var last = await RawEngineClient.PollAsync(http, sid, Ct);
@@ -169,10 +166,7 @@ public class SocketIoBadPacketTests
     {
         await using var app = await TestApp.StartAsync();
         var http = app.CreateClient();
-        var sid = await RawEngineClient.HandshakeAsync(http, Ct);
-        var token = await app.TokenForAsync("dispatcher@demo.test");
-        await RawEngineClient.PostAsync(http, sid, $"40/orders,{{\"token\":\"{token}\"}}", Ct);
-        await RawEngineClient.PollAsync(http, sid, Ct);
+        var sid = await RawEngineClient.ConnectPollingAsync(http, await app.TokenForAsync("dispatcher@demo.test"), Ct);
 
         // Chunked: the server finds the size only by reading past the limit.
         var oversize = await http.PostAsync($"/socket.io/?EIO=4&transport=polling&sid={sid}",
@@ -202,10 +196,7 @@ public class SocketIoBadPacketTests
     {
         await using var app = await TestApp.StartAsync();
         var http = app.CreateClient();
-        var sid = await RawEngineClient.HandshakeAsync(http, Ct);
-        var token = await app.TokenForAsync("dispatcher@demo.test");
-        await RawEngineClient.PostAsync(http, sid, $"40/orders,{{\"token\":\"{token}\"}}", Ct);
-        await RawEngineClient.PollAsync(http, sid, Ct);
+        var sid = await RawEngineClient.ConnectPollingAsync(http, await app.TokenForAsync("dispatcher@demo.test"), Ct);
 
         var garbage = await RawEngineClient.PostAsync(http, sid, "42/orders,[\"join:hospital\",{\"hospitalId\":\u001e4x", Ct);
         var last = await RawEngineClient.PollAsync(http, sid, Ct);
